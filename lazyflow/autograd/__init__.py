@@ -1,0 +1,27 @@
+"""Autograd as a graph transformation: backward() emits gradient ops into the lazy IR."""
+
+from . import rules  # noqa: F401 - registers the VJP rules
+from .engine import VJP, backward, grad
+from .function import Function, FunctionCtx, once_differentiable
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .graph import AccumulateGrad, GradNode
+
+__all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "gradcheck",
+           "gradgradcheck", "GradcheckError", "no_grad", "enable_grad", "set_grad_enabled",
+           "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "GradNode",
+           "AccumulateGrad", "VJP", "Variable"]
+
+
+def Variable(data, requires_grad: bool = False):  # noqa: N802 - torch's legacy name
+    """Legacy torch.autograd.Variable: returns the tensor (optionally requiring grad)."""
+    if requires_grad:
+        data.requires_grad_(True)
+    return data

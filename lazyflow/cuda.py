@@ -1,0 +1,62 @@
+"""lazyflow.cuda: availability and seeding of the CUDA backend (CuPy)."""
+
+from __future__ import annotations
+
+from .frontend.device import cuda_available, cuda_device_count
+
+__all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all", "synchronize",
+           "current_device", "get_device_name", "empty_cache", "is_initialized"]
+
+
+def is_available() -> bool:
+    """True when CuPy is installed and sees a usable GPU."""
+    return cuda_available()
+
+
+def device_count() -> int:
+    return cuda_device_count()
+
+
+def is_initialized() -> bool:
+    return cuda_available()
+
+
+def manual_seed(seed: int) -> None:
+    from .frontend.random import manual_seed_all
+    manual_seed_all(seed)
+
+
+def manual_seed_all(seed: int) -> None:
+    from .frontend.random import manual_seed_all as _m
+    _m(seed)
+
+
+def _require() -> None:
+    if not cuda_available():
+        raise RuntimeError("Torch not compiled with CUDA enabled: lazyflow found no usable CUDA "
+                           "device")
+
+
+def synchronize(device=None) -> None:
+    _require()
+    import cupy
+    cupy.cuda.Device().synchronize()
+
+
+def current_device() -> int:
+    _require()
+    return 0
+
+
+def get_device_name(device=None) -> str:
+    _require()
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    name = props["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def empty_cache() -> None:
+    if cuda_available():
+        import cupy
+        cupy.get_default_memory_pool().free_all_blocks()

@@ -1,0 +1,13 @@
+"""The IR: typed SSA nodes, the op registry, graph capture/hashing, printer and verifier."""
+
+from . import op_elementwise, op_linalg, op_random, op_reduce, op_row, op_shape  # noqa: F401
+from .dtypes import dtype
+from .graph import Graph, Trace, build_graph, capture, stable_digest
+from .node import Node, is_scalar
+from .printer import format_graph
+from .registry import OPS, OpDef, get, register
+from .verifier import VerificationError, verify
+
+__all__ = ["Node", "Graph", "Trace", "OPS", "OpDef", "register", "get", "capture",
+           "build_graph", "format_graph", "verify", "VerificationError", "stable_digest",
+           "dtype", "is_scalar"]

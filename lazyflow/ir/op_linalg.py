@@ -1,0 +1,142 @@
+"""Library-call ops: matmul and einsum. They stay calls after fusion (BLAS does them best)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import LINALG, OpDef, register
+from .shapes import broadcast_shapes
+
+__all__ = ["matmul_shape", "parse_einsum"]
+
+
+def _fmt(shape):
+    return "x".join(str(s) for s in shape)
+
+
+def matmul_shape(a: tuple, b: tuple) -> tuple:
+    """torch.matmul's result shape, with torch's RuntimeError messages."""
+    if len(a) == 0 or len(b) == 0:
+        raise RuntimeError(
+            "both arguments to matmul need to be at least 1D, but they are "
+            f"{len(a)}D and {len(b)}D")
+    if len(a) == 1 and len(b) == 1:
+        if a[0] != b[0]:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the "
+                f"same number of elements, but got {a[0]} and {b[0]} elements respectively")
+        return ()
+    if len(a) == 2 and len(b) == 1:
+        if a[1] != b[0]:
+            raise RuntimeError(f"size mismatch, got input ({a[0]}), mat ({_fmt(a)}), vec ({b[0]})")
+        return (a[0],)
+    if len(a) == 2 and len(b) == 2:
+        if a[1] != b[0]:
+            raise RuntimeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({_fmt(a)} and {_fmt(b)})")
+        return (a[0], b[1])
+    aa = (1,) + a if len(a) == 1 else a
+    bb = b + (1,) if len(b) == 1 else b
+    if aa[-1] != bb[-2]:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{_fmt(aa[:-2]) or 1}, {aa[-1]}] but got: [{_fmt(bb[:-2]) or 1}, {bb[-2]}].")
+    batch = broadcast_shapes(aa[:-2], bb[:-2])
+    out = batch + (aa[-2], bb[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return out
+
+
+def _infer_matmul(inputs, attrs):
+    a, b = inputs
+    return matmul_shape(a.shape, b.shape), a.dtype
+
+
+def _matmul(a, b):
+    if a.dtype == np.float16:
+        return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+    return np.matmul(a, b)
+
+
+register(OpDef("matmul", LINALG, _infer_matmul, _matmul, expensive=True, torch_name="Mm"))
+
+
+# ----------------------------------------------------------------------------- einsum
+def parse_einsum(equation: str, shapes: list) -> tuple:
+    """Validate an einsum equation; return (normalized equation, output shape).
+
+    The normalized equation is explicit ('->' present) with '...' expanded to letters, so the
+    numpy implementation and the VJP rule see one simple form.
+    """
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise RuntimeError(
+            "einsum(): more operands were provided than specified in the equation"
+            if len(shapes) > len(terms) else
+            "einsum(): fewer operands were provided than specified in the equation")
+    used = set(c for c in eq if c.isalpha())
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    ell_dims = 0
+    for t, s in zip(terms, shapes):
+        if "..." in t:
+            ell_dims = max(ell_dims, len(s) - (len(t) - 3))
+    ell = "".join(spare[:ell_dims])
+    sizes: dict = {}
+    new_terms = []
+    for t, s in zip(terms, shapes):
+        if "..." in t:
+            k = len(s) - (len(t) - 3)
+            t = t.replace("...", ell[ell_dims - k:] if k else "")
+        if len(t) != len(s):
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({len(t)}) does not match the "
+                f"number of dimensions ({len(s)}) for operand and no ellipsis was given")
+        for c, n in zip(t, s):
+            if c in sizes and sizes[c] != n:
+                if sizes[c] == 1:
+                    sizes[c] = n
+                elif n != 1:
+                    raise RuntimeError(
+                        f"einsum(): operands do not broadcast with remapped shapes "
+                        f"(original->remapped): subscript {c} has sizes {sizes[c]} and {n}")
+            else:
+                sizes.setdefault(c, n)
+        new_terms.append(t)
+    if rhs is None:
+        counts: dict = {}
+        for t in new_terms:
+            for c in t:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    for c in rhs:
+        if c not in sizes:
+            raise RuntimeError(
+                f"einsum(): output subscript {c} does not appear in the equation for any input "
+                "operand")
+    norm = ",".join(new_terms) + "->" + rhs
+    return norm, tuple(sizes[c] for c in rhs)
+
+
+def _infer_einsum(inputs, attrs):
+    _, shape = parse_einsum(attrs["equation"], [x.shape for x in inputs])
+    return shape, inputs[0].dtype
+
+
+def _einsum(*xs, equation):
+    if xs[0].dtype == np.float16:
+        return np.einsum(equation, *[x.astype(np.float32) for x in xs]).astype(np.float16)
+    r = np.einsum(equation, *xs, optimize=len(xs) > 2)
+    return np.asarray(r, dtype=xs[0].dtype)
+
+
+register(OpDef("einsum", LINALG, _infer_einsum, _einsum, expensive=True, torch_name="Einsum"))

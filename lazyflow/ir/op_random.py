@@ -1,0 +1,139 @@
+"""Random sources and creation ops.
+
+Random ops read (seed, offset) from their first two inputs, which are always graph inputs (never
+baked-in constants): a training loop with dropout draws fresh numbers each step and compiles once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import philox
+from .dtypes import as_dtype, int64
+from .registry import CREATION, RANDOM, OpDef, register
+
+__all__ = ["arange_len"]
+
+
+def _infer_attr_shape(inputs, attrs):
+    return attrs["shape"], as_dtype(attrs["dtype"])
+
+
+def _uniform(seed, offset, shape, dtype):
+    return philox.uniform(shape, as_dtype(dtype).np, seed, offset)
+
+
+def _normal(seed, offset, shape, dtype):
+    return philox.normal(shape, as_dtype(dtype).np, seed, offset)
+
+
+def _randint(seed, offset, low, high, shape, dtype):
+    n = int(np.prod(shape, dtype=np.int64))
+    span = int(high) - int(low)
+    b = philox.bits32(n, seed, offset)
+    r = (b % np.uint64(max(span, 1))).astype(np.int64) + int(low)
+    return r.reshape(shape).astype(as_dtype(dtype).np, copy=False)
+
+
+def _bernoulli(p, seed, offset):
+    u = philox.uniform(p.shape, np.float64 if p.dtype == np.float64 else np.float32, seed, offset)
+    return (u < p).astype(p.dtype)
+
+
+def _infer_like_first(inputs, attrs):
+    p = inputs[0]
+    return p.shape, p.dtype
+
+
+def _multinomial(probs, seed, offset, num_samples, replacement):
+    p = np.asarray(probs, dtype=np.float64)
+    one = p.ndim == 1
+    p2 = p.reshape(1, -1) if one else p
+    rows, k = p2.shape
+    if (p2 < 0).any() or not np.isfinite(p2).all():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if (p2.sum(axis=1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if replacement:
+        u = philox.uniform((rows, num_samples), np.float64, seed, offset)
+        cdf = np.cumsum(p2, axis=1)
+        cdf /= cdf[:, -1:]
+        out = np.stack([np.searchsorted(cdf[r], u[r], side="right") for r in range(rows)])
+        out = np.minimum(out, k - 1)
+    else:
+        if ((p2 > 0).sum(axis=1) < num_samples).any():
+            raise RuntimeError("invalid multinomial distribution (with replacement=False, "
+                               "not enough non-negative category to sample)")
+        u = philox.uniform((rows, k), np.float64, seed, offset)
+        with np.errstate(divide="ignore"):
+            keys = np.log(np.maximum(u, 1e-300)) / p2
+        out = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+    out = out.astype(np.int64)
+    return out.reshape(-1) if one else out
+
+
+def _infer_multinomial(inputs, attrs):
+    p = inputs[0]
+    shape = (attrs["num_samples"],) if len(p.shape) == 1 else (p.shape[0], attrs["num_samples"])
+    return shape, int64
+
+
+register(OpDef("uniform", RANDOM, _infer_attr_shape, _uniform, scalar_dtype="int64",
+               differentiable=False))
+register(OpDef("normal", RANDOM, _infer_attr_shape, _normal, scalar_dtype="int64",
+               differentiable=False))
+register(OpDef("randint", RANDOM, _infer_attr_shape, _randint, scalar_dtype="int64",
+               differentiable=False))
+register(OpDef("bernoulli", RANDOM, _infer_like_first, _bernoulli, scalar_dtype="int64",
+               differentiable=False))
+register(OpDef("multinomial", RANDOM, _infer_multinomial, _multinomial, scalar_dtype="int64",
+               differentiable=False))
+
+
+# ----------------------------------------------------------------------------- creation
+def _full(value, shape, dtype):
+    d = as_dtype(dtype)
+    r = np.full(shape, value, dtype=d.np)
+    return r
+
+
+def _arange(start, end, step, dtype, shape=None):
+    d = as_dtype(dtype)
+    n = arange_len(start, end, step)
+    if d.is_floating_point:
+        return (start + np.arange(n, dtype=np.float64) * step).astype(d.np)
+    return (int(start) + np.arange(n, dtype=np.int64) * int(step)).astype(d.np)
+
+
+def arange_len(start, end, step):
+    import math
+    return max(0, math.ceil((end - start) / step))
+
+
+def _linspace(start, end, steps, dtype, shape=None):
+    d = as_dtype(dtype)
+    if steps == 1:
+        return np.full((1,), start, dtype=np.float64).astype(d.np)
+    step = (end - start) / (steps - 1)
+    i = np.arange(steps, dtype=np.float64)
+    half = steps // 2
+    r = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
+    if not d.is_floating_point:
+        r = np.trunc(r)
+    return r.astype(d.np)
+
+
+def _eye(n, m, dtype, shape=None):
+    return np.eye(n, m, dtype=as_dtype(dtype).np)
+
+
+def _infer_creation(inputs, attrs):
+    return attrs["shape"], as_dtype(attrs["dtype"])
+
+
+register(OpDef("full", CREATION, _infer_creation, _full, scalar_dtype="out", inline_scalars=True,
+               differentiable=False))
+register(OpDef("arange", CREATION, _infer_creation, _arange, differentiable=False))
+register(OpDef("linspace", CREATION, _infer_creation, _linspace, differentiable=False))
+register(OpDef("eye", CREATION, _infer_creation, _eye, differentiable=False))
+
