@@ -1,10 +1,12 @@
-"""Shared test setup: every test starts with fresh metrics and the verifier on after each pass."""
+"""Shared test setup: fresh metrics per test; the verifier runs after every pass."""
 
 import os
+import sys
 
 import pytest
 
 os.environ.setdefault("LAZYFLOW_VERIFY", "1")
+sys.path.insert(0, os.path.dirname(__file__))  # lets tests `from parity import check`
 
 import lazyflow as lf  # noqa: E402
 
