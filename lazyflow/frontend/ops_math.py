@@ -30,12 +30,10 @@ def _as_operand(x):
         return x
     if isinstance(x, np.generic):
         return x.item()
-    if isinstance(x, (np.ndarray, list, tuple)):
+    if isinstance(x, np.ndarray):   # torch converts arrays (not lists) to tensors here
         from .factories import tensor
         return tensor(x)
-    if x is None:
-        raise TypeError("unsupported operand None")
-    raise TypeError(f"unsupported operand type {type(x).__name__}")
+    raise TypeError(f"unsupported operand type(s): 'Tensor' and '{type(x).__name__}'")
 
 
 def _rtype_tt(na: Node, nb: Node):
@@ -123,6 +121,9 @@ _FLOAT_UNARY = {"exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt"
                 "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
                 "sigmoid", "erf", "reciprocal"}
 _INT_IDENTITY = {"floor", "ceil", "trunc", "rint"}
+# ATen kernel names in torch's "not implemented for 'Bool'" errors
+_NO_BOOL = {"abs": "abs_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml_cpu",
+            "rint": "round_vml_cpu", "trunc": "trunc_vml_cpu", "frac": "frac_cpu"}
 
 
 def unary(op: str, x: Tensor) -> Tensor:
@@ -130,16 +131,28 @@ def unary(op: str, x: Tensor) -> Tensor:
         from .factories import tensor
         x = tensor(x)
     dt = x._node.dtype
-    if op in _FLOAT_UNARY and dt.category != _FLOAT_CATEGORY:
-        x = cast(x, D.get_default_dtype())
-    elif op in _INT_IDENTITY and dt.category != _FLOAT_CATEGORY:
-        return x.clone()
-    elif op == "neg" and dt is D.bool_:
-        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
-                           "you are trying to invert a mask, use the `~` or `logical_not()` "
-                           "operator instead.")
-    elif op == "bitwise_not" and dt.category == _FLOAT_CATEGORY:
-        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TORCH_NAMES[dt.name]}'")
+    if dt.category != _FLOAT_CATEGORY:
+        if op in _FLOAT_UNARY:
+            return record(op, (cast(x, D.get_default_dtype()),))
+        if dt is D.bool_:
+            if op in _NO_BOOL:
+                raise NotImplementedError(f'"{_NO_BOOL[op]}" not implemented for \'Bool\'')
+            if op == "neg":
+                raise RuntimeError(
+                    "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                    "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+            if op == "relu":
+                raise RuntimeError("Boolean inputs not supported for relu")
+            if op == "sign":
+                return x.clone()
+        if op == "frac":
+            raise NotImplementedError(f'"frac_cpu" not implemented for '
+                                      f"'{_TORCH_NAMES[dt.name]}'")
+        if op in _INT_IDENTITY:
+            return x.clone()
+    elif op == "bitwise_not":
+        raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for "
+                                  f"'{_TORCH_NAMES[dt.name]}'")
     return record(op, (x,))
 
 
@@ -429,12 +442,14 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
 
 
 def square(input, *, out=None):
-    return _out(mul(input, input) if input.dtype.category != _FLOAT_CATEGORY
-                else record("square", (input,)), out)
+    if input.dtype.category == _FLOAT_CATEGORY:
+        return _out(record("square", (input,)), out)
+    x = cast(input, D.int64) if input.dtype is D.bool_ else input  # torch: pow(x, 2)
+    return _out(mul(x, x), out)
 
 
 def frac(input, *, out=None):
-    return _out(record("frac", (input,)), out)
+    return _out(unary("frac", input), out)
 
 
 def sgn(input):
@@ -450,7 +465,8 @@ def exp2(input):
 
 
 def logit(input, eps=None):
-    x = input if eps is None else clamp(input, eps, 1 - eps)
+    x = input if input.dtype.category == _FLOAT_CATEGORY else cast(input, D.get_default_dtype())
+    x = x if eps is None else clamp(x, eps, 1 - eps)
     return unary("log", div(x, rsub(x, 1)))
 
 

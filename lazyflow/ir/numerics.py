@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-__all__ = ["erf", "sigmoid", "rsqrt", "relu", "round_bf16", "frac", "copy_into"]
+__all__ = ["erf", "sigmoid", "rsqrt", "relu", "round_bf16", "frac", "copy_into", "sign"]
 
 _erf_scalar = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -23,21 +23,40 @@ def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def _scratch(x, out):
+    """`out`, or a fresh array shaped like x (ufuncs on 0-d input return numpy scalars, which
+    cannot be written in place, so the chain below needs a real array)."""
+    if out is not None:
+        return out
+    x = np.asarray(x)
+    return np.empty(x.shape, x.dtype)
+
+
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1 / (1 + exp(-x)); saturates to exactly 0/1 like torch instead of warning."""
-    out = np.negative(x, out=out)
+    out = _scratch(x, out)
+    np.negative(x, out=out)
     np.exp(out, out=out)
     np.add(out, 1, out=out)
     return np.reciprocal(out, out=out)
 
 
 def rsqrt(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = np.sqrt(x, out=out)
+    out = _scratch(x, out)
+    np.sqrt(x, out=out)
     return np.reciprocal(out, out=out)
 
 
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.maximum(x, 0, out=out) if out is not None else np.maximum(x, 0)
+
+
+def sign(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.sign, except that sign(NaN) is 0 as in torch."""
+    r = np.sign(x, out=out) if out is not None else np.asarray(np.sign(x))
+    if r.dtype.kind == "f":
+        np.copyto(r, 0, where=np.isnan(r))
+    return r
 
 
 def frac(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
