@@ -149,7 +149,7 @@ def install() -> None:
     T.__add__, T.__radd__, T.__iadd__ = m.add, _rop(m.add), _iop("add")
     T.__sub__, T.__rsub__, T.__isub__ = m.sub, _rop(m.sub), _iop("sub")
     T.__mul__, T.__rmul__, T.__imul__ = m.mul, _rop(m.mul), _iop("mul")
-    T.__truediv__, T.__rtruediv__, T.__itruediv__ = m.div, _rop(m.div), _iop("div")
+    T.__truediv__, T.__itruediv__ = m.div, _iop("div")
     T.__floordiv__, T.__rfloordiv__, T.__ifloordiv__ = (m.floor_divide, _rop(m.floor_divide),
                                                         _iop("floor_divide"))
     T.__mod__, T.__rmod__, T.__imod__ = m.remainder, _rop(m.remainder), _iop("remainder")

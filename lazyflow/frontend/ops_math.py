@@ -19,7 +19,7 @@ from .tensor import Tensor, _device_mismatch, make, record
 __all__ = ["binary", "unary", "FUNCTIONS", "METHODS"]
 
 _PY = (int, float, bool)
-_promo: dict = {}
+_promo = D.RESULT_TYPE_CACHE   # cleared by set_default_dtype
 _FLOAT_CATEGORY = 2
 
 
@@ -51,6 +51,9 @@ def _rtype_ts(na: Node, s):
         r = _promo[key] = D.result_type((na.dtype, len(na.shape)), s)
     return r
 
+
+_NO_BOOL_BINARY = {"pow": "pow", "remainder": "remainder_cpu", "fmod": "fmod_cpu",
+                   "floor_divide": "div_floor_cpu"}
 
 # binary op kinds: how the compute dtype and output dtype follow from the promoted type
 ARITH, TRUEDIV, COMPARE, LOGICAL, BITWISE = range(5)
@@ -97,6 +100,8 @@ def binary(op: str, a, b, kind: int = ARITH) -> Tensor:
             raise RuntimeError(f'"{op}_cpu" not implemented for '
                                f"'{_TORCH_NAMES[rt.name]}'")
         ct = out = rt
+    if ct is D.bool_ and op in _NO_BOOL_BINARY:
+        raise NotImplementedError(f'"{_NO_BOOL_BINARY[op]}" not implemented for \'Bool\'')
     if ct is not None:
         if ta and na.dtype is not ct:
             a = cast(a, ct)
