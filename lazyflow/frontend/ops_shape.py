@@ -144,6 +144,9 @@ def adjoint(input):
 
 def movedim(input, source, destination):
     nd = input.ndim
+    if isinstance(source, int) != isinstance(destination, int):
+        raise TypeError("movedim() received an invalid combination of arguments: source and "
+                        "destination must both be ints or both be tuples of ints")
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     if len(src) != len(dst):
@@ -357,20 +360,24 @@ def triu(input, diagonal=0):
 def cat(tensors, dim=0, *, out=None):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
                             f"{type(t).__name__}")
-    # torch skips legacy empty 1-D tensors
-    nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)]
+    # torch skips legacy empty 1-D tensors; they are reshaped to an empty slab of the others'
+    # shape here so that they still take part (and get their empty gradient)
+    def legacy(t):
+        return t.ndim == 1 and t.shape[0] == 0
+    nonempty = [t for t in tensors if not legacy(t)]
     if not nonempty:
         return tensors[0].clone()
-    tensors = nonempty
-    ref = tensors[0]
+    ref = nonempty[0]
     if ref.ndim == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     d = normalize_dim(dim, ref.ndim)
+    empty_shape = tuple(0 if k == d else s for k, s in enumerate(ref.shape))
+    tensors = [reshape(t, *empty_shape) if legacy(t) else t for t in tensors]
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and "
@@ -579,7 +586,7 @@ def meshgrid(*tensors, indexing="ij"):
         raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
                            f"received: {indexing}")
     swap = indexing == "xy" and len(ts) >= 2
-    if swap:
+    if swap:   # as ATen: swap the first two inputs, build 'ij' grids, swap the first two back
         ts = [ts[1], ts[0]] + ts[2:]
     shape = tuple(t.numel() for t in ts)
     out = []
@@ -588,7 +595,6 @@ def meshgrid(*tensors, indexing="ij"):
         s[i] = t.numel()
         out.append(expand(reshape(t, *s), *shape))
     if swap:
-        out = [transpose(o, 0, 1) for o in out]
         out[0], out[1] = out[1], out[0]
     return tuple(out)
 
