@@ -514,6 +514,8 @@ class Tensor:
         return self
 
     def _rebind(self, result: "Tensor") -> None:
+        if self._rg and not result._rg and GRAD.enabled:
+            result = _zero_grad_link(self, result)
         self._node = result._node
         if result.grad_fn is not None or (result._rg and not self._rg):
             self.grad_fn = result.grad_fn
@@ -549,6 +551,8 @@ class Tensor:
         n = new
         for (op, attrs), v in zip(reversed(steps), reversed(vals)):
             n = _inverse_step(op, attrs, v, n)
+        if root._rg and not n._rg and GRAD.enabled:
+            n = _zero_grad_link(root, n)
         if root._detached_write_keeps_graph(n):
             root._node = n._value()
             root._version += 1
@@ -647,6 +651,13 @@ def _torch_type_name(dt) -> str:
     return {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
             "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
             "bool": "Bool"}[dt.name]
+
+
+def _zero_grad_link(old: Tensor, new: Tensor) -> Tensor:
+    """`new`'s value, recorded as overwriting all of `old`: a tensor that requires grad keeps
+    requiring it after `fill_`/`copy_` of a constant, with a zero gradient to its old value."""
+    spec = tuple((0, s, 1) for s in old._node.shape)
+    return record("setslice", (old, new), {"spec": spec})
 
 
 def _replay_step(cur: Tensor, op: str, attrs) -> Tensor:
