@@ -23,7 +23,16 @@ def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
         src = src.expand(*self.shape)
     elif src._rg and GRAD.enabled:
         src = record("copy", (src,))
-    return self._assign(src)
+    return self._assign(_overwrite(self, src))
+
+
+def _overwrite(self: Tensor, value: Tensor) -> Tensor:
+    """`value` as the result of overwriting all of `self` (copy_, fill_): when both require
+    grad, torch still routes a (zero) gradient to self's old value, so record that edge."""
+    if self._rg and value._rg and GRAD.enabled and self._base is None:
+        from .tensor import _zero_grad_link
+        return _zero_grad_link(self, value)
+    return value
 
 
 def fill_(self: Tensor, value) -> Tensor:
@@ -32,7 +41,7 @@ def fill_(self: Tensor, value) -> Tensor:
         if value.ndim != 0:
             raise RuntimeError("fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value.ndim} dimensions.")
-        return self._assign(cast(value, self.dtype).expand(*self.shape))
+        return self._assign(_overwrite(self, cast(value, self.dtype).expand(*self.shape)))
     return self._assign(full(tuple(self.shape), value, dtype=self.dtype, device=self.device))
 
 
