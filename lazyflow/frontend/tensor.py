@@ -368,12 +368,12 @@ class Tensor:
 
     def __float__(self) -> float:
         if self.numel() != 1:
-            raise TypeError("only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self._data("float").reshape(()).item())
 
     def __int__(self) -> int:
         if self.numel() != 1:
-            raise TypeError("only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self._data("int").reshape(()).item())
 
     def __index__(self) -> int:
