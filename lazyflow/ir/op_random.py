@@ -12,7 +12,7 @@ from . import philox
 from .dtypes import as_dtype, int64
 from .registry import CREATION, RANDOM, OpDef, register
 
-__all__ = ["arange_len"]
+__all__ = ["arange_len", "randint_words"]
 
 
 def _infer_attr_shape(inputs, attrs):
@@ -27,11 +27,22 @@ def _normal(seed, offset, shape, dtype):
     return philox.normal(shape, as_dtype(dtype).np, seed, offset)
 
 
+def randint_words(span: int) -> int:
+    """32-bit words drawn per value: two when the range needs more than 32 bits."""
+    return 2 if span > 2 ** 32 else 1
+
+
 def _randint(seed, offset, low, high, shape, dtype):
     n = int(np.prod(shape, dtype=np.int64))
     span = int(high) - int(low)
-    b = philox.bits32(n, seed, offset)
-    r = (b % np.uint64(max(span, 1))).astype(np.int64) + int(low)
+    if randint_words(span) == 1:
+        b = philox.bits32(n, seed, offset)
+    else:
+        w = philox.bits32(2 * n, seed, offset).reshape(n, 2)
+        b = (w[:, 0] << np.uint64(32)) | w[:, 1]
+    r = b % np.uint64(max(span, 1))
+    # low + r without overflowing int64 when the range is the whole int64 line
+    r = (r.astype(np.int64) if span <= 2 ** 63 else r.view(np.int64)) + np.int64(low)
     return r.reshape(shape).astype(as_dtype(dtype).np, copy=False)
 
 
