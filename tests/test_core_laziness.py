@@ -103,7 +103,7 @@ def test_mark_step_includes_views_and_inplace_results():
 
 def test_graphs_do_not_grow_across_steps():
     w = lf.tensor(np.zeros(4, np.float32))
-    for i in range(5):
+    for _ in range(5):
         w = w * 0.5 + 1.0
         lf.mark_step()
         assert w._node.inputs == ()  # realized: the graph behind it was cut
