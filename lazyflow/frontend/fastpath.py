@@ -33,14 +33,17 @@ def _binop(op: str, kind: int, reflected: bool = False):
             n = self._node
             to = type(other)
             if to is float or to is int:
-                cat = n.dtype.category
-                if cat == _FLOAT or (to is int and cat == 1 and not truediv):
+                dt = n.dtype
+                cat = dt.category
+                # half types treat Python numbers specially (see ops_math.binary)
+                if (cat == _FLOAT and dt.itemsize > 2) or (to is int and cat == 1 and
+                                                           not truediv):
                     node = _new(Node)
                     node.op = op
                     node.inputs = (other, n) if reflected else (n, other)
                     node.attrs = ()
                     node.shape = n.shape
-                    node.dtype = n.dtype
+                    node.dtype = dt
                     node.device = n.device
                     node.data = None
                     node.seq = _seq()

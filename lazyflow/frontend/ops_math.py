@@ -55,6 +55,18 @@ def _rtype_ts(na: Node, s):
 _NO_BOOL_BINARY = {"pow": "pow", "remainder": "remainder_cpu", "fmod": "fmod_cpu",
                    "floor_divide": "div_floor_cpu"}
 
+_OPMATH_SCALAR_OPS = frozenset({"mul", "div"})
+
+
+def _bf16_number(v):
+    """A Python number rounded to the nearest bfloat16 value (bool stays bool)."""
+    if type(v) is bool:
+        return v
+    from ..ir.numerics import round_bf16
+    r = float(round_bf16(np.array(v, np.float32)))
+    return int(r) if type(v) is int and r.is_integer() else r
+
+
 # binary op kinds: how the compute dtype and output dtype follow from the promoted type
 ARITH, TRUEDIV, COMPARE, LOGICAL, BITWISE = range(5)
 
@@ -100,6 +112,17 @@ def binary(op: str, a, b, kind: int = ARITH) -> Tensor:
             raise RuntimeError(f'"{op}_cpu" not implemented for '
                                f"'{_TORCH_NAMES[rt.name]}'")
         ct = out = rt
+    if ct is D.bfloat16 or ct is D.float16:
+        if op in _OPMATH_SCALAR_OPS and not (ta and tb):
+            # torch multiplies/divides half types by the unrounded number in float32
+            r = binary(op, cast(a, D.float32) if ta else a, cast(b, D.float32) if tb else b,
+                       kind)
+            return cast(r, out)
+        if ct is D.bfloat16:   # other ops round the number to bfloat16 first, as torch
+            if not ta:
+                a = _bf16_number(a)
+            if not tb:
+                b = _bf16_number(b)
     if ct is D.bool_ and op in _NO_BOOL_BINARY:
         raise NotImplementedError(f'"{_NO_BOOL_BINARY[op]}" not implemented for \'Bool\'')
     if ct is not None:
@@ -249,6 +272,8 @@ def pow(input, exponent, *, out=None):
         if rt.category != _FLOAT_CATEGORY and isinstance(e, int) and e < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         x = cast(input, rt)
+        if rt is D.bfloat16:
+            e = _bf16_number(e)   # torch rounds the exponent to the tensor's type
         if e == 1:
             return _out(x.clone(), out)
         return _out(record("pow_scalar", (x,), {"exponent": e}), out)
@@ -425,7 +450,36 @@ def masked_fill(input, mask, value):
 
 
 def lerp(input, end, weight, *, out=None):
-    return _out(add(input, mul(weight, sub(end, input))), out)
+    """torch's formula: input + w * (end - input) when |w| < 0.5, else
+    end - (end - input) * (1 - w); half types compute in float32 and round once."""
+    if not isinstance(end, Tensor) or end.dtype is not input.dtype:
+        raise RuntimeError(f"expected dtype {_dtype_word(input.dtype)} for `end` but got dtype "
+                           f"{_dtype_word(end.dtype) if isinstance(end, Tensor) else 'scalar'}")
+    if input.dtype.category != _FLOAT_CATEGORY:
+        raise NotImplementedError(f'"lerp_kernel_scalar" not implemented for '
+                                  f"'{_TORCH_NAMES[input.dtype.name]}'")
+    w = _as_operand(weight)
+    if isinstance(w, Tensor) and w.ndim and w.dtype is not input.dtype:
+        raise RuntimeError(f"expected dtype {_dtype_word(input.dtype)} for `weight` but got "
+                           f"dtype {_dtype_word(w.dtype)}")
+    ct = D.float32 if input.dtype in (D.bfloat16, D.float16) else input.dtype
+    a, b = cast(input, ct), cast(end, ct)
+    diff = sub(b, a)
+    if isinstance(w, Tensor):
+        w = cast(w, ct)
+        small = lt(unary("abs", w), 0.5)
+        r = where(small, add(a, mul(w, diff)), sub(b, mul(diff, rsub(w, 1))))
+    elif abs(w) < 0.5:
+        r = add(a, mul(diff, w))
+    else:
+        r = sub(b, mul(diff, 1 - w))
+    return _out(cast(r, input.dtype), out)
+
+
+def _dtype_word(dt) -> str:
+    return {"float32": "float", "float64": "double", "float16": "c10::Half",
+            "bfloat16": "c10::BFloat16", "int64": "long int", "int32": "int",
+            "bool": "bool"}.get(dt.name, dt.name)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1, out=None):
