@@ -245,3 +245,16 @@ def test_metrics_report_has_required_names():
         assert name in rep
     lf.debug.reset_metrics()
     assert lf.debug.counter_value("Execute") == 0
+
+
+def test_tracing_bench_runs(capsys):
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    try:
+        import bench_tracing
+    finally:
+        sys.path.pop(0)
+    assert bench_tracing.main(["--reps", "2", "--steps", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio lazyflow/torch" in out and "sync overhead" in out
