@@ -249,3 +249,19 @@ def test_inplace_samplers_write_through_views(op):
     a = x.numpy()
     assert np.all(a[0] == 0) and np.all(a[2:] == 0)
     assert x[1].shape == (5,)
+
+
+def test_diagonal_is_a_copy_and_refuses_writes():
+    x = lf.zeros(3, 3)
+    d = x.diagonal()
+    with pytest.raises(NotImplementedError, match="diagonal"):
+        d.fill_(1.0)
+    with pytest.raises(NotImplementedError, match="diagonal"):
+        d[0] += 1.0
+    assert x.tolist() == [[0.0] * 3] * 3
+    e = x.diag()  # torch.diag is a copy in torch too: writable, independent
+    e.add_(2.0)
+    assert e.tolist() == [2.0, 2.0, 2.0] and x.sum().item() == 0.0
+    y = d + 1  # results computed from the copy are ordinary tensors
+    y.mul_(2)
+    assert y.tolist() == [2.0, 2.0, 2.0]

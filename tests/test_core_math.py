@@ -412,3 +412,22 @@ def test_unary_dtype_table(name, dtype):
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     np.testing.assert_allclose(got.numpy().astype(np.float64),
                                want.numpy().astype(np.float64), rtol=1e-6, atol=1e-6)
+
+
+BROADCAST_ERRORS = [
+    ("add", lambda t: t.ones(2, 3) + t.ones(4)),
+    ("mul_3d", lambda t: t.ones(2, 3, 4) * t.ones(3, 3)),
+    ("where", lambda t: t.where(t.ones(2) > 0, t.ones(3), t.ones(2))),
+    ("lt", lambda t: t.ones(5) < t.ones(2, 4)),
+    ("masked_fill", lambda t: t.ones(2, 3).masked_fill(t.ones(4) > 0, 1.0)),
+    ("clamp", lambda t: t.ones(2, 3).clamp(t.zeros(2), t.ones(3))),
+    ("inplace", lambda t: t.ones(3).add_(t.ones(2, 3))),
+    ("lerp", lambda t: t.lerp(t.ones(2), t.ones(3), 0.5)),
+]
+
+
+@pytest.mark.parametrize("case", BROADCAST_ERRORS, ids=[c[0] for c in BROADCAST_ERRORS])
+def test_broadcast_errors_at_record_time(case):
+    e = check_raises(case[1], RuntimeError)
+    assert any(ch.isdigit() for ch in str(e))   # the message names the sizes
+    assert lf.debug.counter_value("Execute") == 0

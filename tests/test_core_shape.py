@@ -223,3 +223,12 @@ def test_shape_errors(case):
     for w in words:
         assert w in str(e), f"{w!r} not in {e}"
     assert lf.debug.counter_value("Execute") == 0
+
+
+def test_repeat_interleave_with_tensor_repeats():
+    check(lambda t, x: x.repeat_interleave(t.tensor([1, 0, 2]), dim=0), [(3, 2)], lib=True)
+    check(lambda t, x: t.repeat_interleave(x, t.tensor(2)), [(2, 2)], lib=True)
+    check(lambda t: t.repeat_interleave(t.tensor([2, 1, 3])), lib=True, forward_only=True)
+    lf.debug.reset_metrics()
+    lf.ones(3).repeat_interleave(lf.tensor([1, 2, 0]))
+    assert lf.debug.counter_value("DataDependentBarrier") == 1

@@ -524,7 +524,8 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
-    """The diagonal as a new tensor (lazyflow does not support writing through it)."""
+    """The diagonal as a new tensor: in torch a view, here a copy, so in-place writes to it
+    raise NotImplementedError instead of silently not reaching `input`."""
     import numpy as np
 
     from .factories import tensor
@@ -543,15 +544,19 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     rest = [d for d in range(nd) if d not in (d1, d2)]
     x = permute(input, *(rest + [d1, d2]))
     spec = tuple([None] * len(rest) + [0, 1])
-    return index_tensor(x, spec, [tensor(i1, device=input.device),
-                                  tensor(i2, device=input.device)])
+    out = index_tensor(x, spec, [tensor(i1, device=input.device),
+                                 tensor(i2, device=input.device)])
+    out._copy_of_view = "diagonal"   # writing to it would silently not reach `input`
+    return out
 
 
 def diag(input, diagonal_=0):
     if input.ndim == 1:
         return diag_embed(input, diagonal_)
     if input.ndim == 2:
-        return diagonal(input, diagonal_)
+        out = diagonal(input, diagonal_)
+        out._copy_of_view = None   # torch.diag returns a copy: writing to it is fine
+        return out
     raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{input.ndim}D")
 
 

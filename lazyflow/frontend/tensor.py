@@ -131,6 +131,7 @@ class Tensor:
     _retains_grad = False
     _hooks = None
     _detached = False
+    _copy_of_view = None    # e.g. 'diagonal': a torch view that lazyflow returns as a copy
     _grad_accumulator = None
     _is_param = False
     __array_priority__ = 1000
@@ -482,6 +483,12 @@ class Tensor:
 
     # ------------------------------------------------------------------ in-place machinery
     def _check_inplace(self) -> None:
+        owner = self if self._base is None else self._base
+        if owner._copy_of_view is not None:
+            raise NotImplementedError(
+                f"in-place writes to the result of {owner._copy_of_view}() are not supported: in "
+                f"torch it is a view of its input, in lazyflow a copy (write to the input with "
+                f"index assignment instead)")
         if GRAD.enabled:
             if self._rg and self.grad_fn is None and self._base is None:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an "
