@@ -431,3 +431,19 @@ def test_broadcast_errors_at_record_time(case):
     e = check_raises(case[1], RuntimeError)
     assert any(ch.isdigit() for ch in str(e))   # the message names the sizes
     assert lf.debug.counter_value("Execute") == 0
+
+
+def test_extra_math_functions():
+    check(lambda t, a, b: t.logaddexp(a, b), [(3, 4), (4,)], lib=True)
+    check(lambda t, a, b: t.logaddexp2(a * 10, b), [(3, 4), (4,)], lib=True, atol=1e-5)
+    v = np.array([-np.inf, np.inf, 1e30, -1e30, 0.0], np.float32)
+    check(lambda t, a: t.logaddexp(a, a.flip(0)), vals=[v], lib=True, forward_only=True)
+    check(lambda t, a: t.logaddexp(a, a), vals=[v], lib=True, forward_only=True)
+    # torch returns a zero gradient for `other`; lazyflow none (its sign is not differentiable)
+    check(lambda t, a, b: t.copysign(a, b.detach()), [(3, 4), (4,)], lib=True)
+    check(lambda t, a: t.copysign(a, -0.0), [(3, 4)], lib=True)
+    check(lambda t, a: a.copysign(2), [(3, 4)], lib=True, dtype=np.int64, forward_only=True)
+    check(lambda t, a: t.isin(a, t.tensor([1, 3, -2])), [(3, 4)], lib=True, dtype=np.int64,
+          low=-3, high=3, forward_only=True)
+    check(lambda t, a: t.isin(a, t.tensor([1, 3]), invert=True), [(5,)], lib=True,
+          dtype=np.int64, low=0, high=4, forward_only=True)

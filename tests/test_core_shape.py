@@ -232,3 +232,26 @@ def test_repeat_interleave_with_tensor_repeats():
     lf.debug.reset_metrics()
     lf.ones(3).repeat_interleave(lf.tensor([1, 2, 0]))
     assert lf.debug.counter_value("DataDependentBarrier") == 1
+
+
+EXTRA = {
+    "clone_fn": (lambda t, x: t.clone(x), [(3, 4)]),
+    "detach_fn": (lambda t, x: t.detach(x) * 2, [(3, 4)]),
+    "diff": (lambda t, x: t.diff(x), [(3, 5)]),
+    "diff_n2_dim0": (lambda t, x: x.diff(2, dim=0), [(4, 3)]),
+    "diff_prepend": (lambda t, x, p: t.diff(x, prepend=p, append=p * 2), [(3, 4), (3, 1)]),
+    "hsplit": (lambda t, x: t.hsplit(x, 2), [(3, 4)]),
+    "hsplit_idx": (lambda t, x: t.hsplit(x, [1, 3]), [(3, 4)]),
+    "vsplit": (lambda t, x: t.vsplit(x, 3), [(3, 4)]),
+    "rot90": (lambda t, x: t.rot90(x), [(3, 4)]),
+    "rot90_k2": (lambda t, x: x.rot90(2, (1, 0)), [(3, 4)]),
+    "rot90_k3": (lambda t, x: x.rot90(-1, [0, 2]), [(2, 3, 4)]),
+    "rot90_k0": (lambda t, x: x.rot90(4), [(2, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA))
+def test_extra_shape_functions(name):
+    fn, shapes = EXTRA[name]
+    check(fn, shapes, lib=True)
+    check(lambda t, *xs: t.diff(xs[0].bool(), dim=0), [(3, 2)], lib=True, forward_only=True)

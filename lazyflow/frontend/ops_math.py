@@ -546,6 +546,44 @@ def rad2deg(input):
     return mul(input, float(180.0 / np.pi))
 
 
+def logaddexp(input, other):
+    """log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|))."""
+    m = maximum(input, other)
+    d = unary("abs", sub(input, other))
+    r = add(m, unary("log1p", unary("exp", unary("neg", d))))
+    return where(eq(input, other), add(input, float(np.log(2.0))), r)  # also inf == inf
+
+
+def logaddexp2(input, other):
+    ln2 = float(np.log(2.0))
+    return div(logaddexp(mul(input, ln2), mul(other, ln2)), ln2)
+
+
+def copysign(input, other):
+    """|input| with the sign of other (negative zero included, as torch)."""
+    other = _as_operand(other)
+    neg = signbit(other) if isinstance(other, Tensor) else bool(np.signbit(other))
+    x = input if input.dtype.category == _FLOAT_CATEGORY else cast(input, D.get_default_dtype())
+    a = unary("abs", x)
+    if isinstance(neg, bool):
+        return unary("neg", a) if neg else a
+    return where(neg, unary("neg", a), a)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Lazy membership test: compares every element with every test element."""
+    e = _as_operand(elements)
+    t = _as_operand(test_elements)
+    if not isinstance(t, Tensor):
+        from .factories import tensor
+        t = tensor(t)
+    if not isinstance(e, Tensor):
+        from .factories import tensor
+        e = tensor(e)
+    hit = eq(e.unsqueeze(-1), t.reshape(-1)).any(-1)
+    return logical_not(hit) if invert else hit
+
+
 def _simple(op):
     return _unary_fn(op)
 
@@ -576,7 +614,8 @@ FUNCTIONS.update({
     "clamp_max": clamp_max, "where": where, "masked_fill": masked_fill, "lerp": lerp,
     "addcmul": addcmul, "addcdiv": addcdiv, "nan_to_num": nan_to_num, "square": square,
     "frac": frac, "sgn": sgn, "erfc": erfc, "exp2": exp2, "logit": logit, "xlogy": xlogy,
-    "hypot": hypot, "deg2rad": deg2rad, "rad2deg": rad2deg,
+    "hypot": hypot, "deg2rad": deg2rad, "rad2deg": rad2deg, "logaddexp": logaddexp,
+    "logaddexp2": logaddexp2, "copysign": copysign, "isin": isin,
 })
 
 # Tensor methods: the function taking the tensor as `input`

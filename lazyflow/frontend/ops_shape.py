@@ -604,6 +604,64 @@ def meshgrid(*tensors, indexing="ij"):
     return tuple(out)
 
 
+def clone(input, *, memory_format=None):
+    return input.clone()
+
+
+def detach(input):
+    return input.detach()
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """n-th forward difference along dim (with optional prepended/appended values)."""
+    d = normalize_dim(dim, input.ndim)
+    x = input
+    if prepend is not None or append is not None:
+        parts = [p if p.ndim else p.expand(*(s if k != d else 1 for k, s in
+                                              enumerate(input.shape)))
+                 for p in (prepend, input, append) if p is not None]
+        x = cat(parts, d)
+    for _ in range(n):
+        size = x.shape[d]
+        if size == 0:
+            break
+        hi = narrow(x, d, 1, size - 1)
+        lo = narrow(x, d, 0, size - 1)
+        x = hi.logical_xor(lo) if x.dtype is D.bool_ else hi - lo
+    return x
+
+
+def hsplit(input, indices_or_sections):
+    if input.ndim == 0:
+        raise RuntimeError("torch.hsplit requires a tensor with at least 1 dimension, but got a "
+                           "tensor with 0 dimensions!")
+    return tensor_split(input, indices_or_sections, 1 if input.ndim > 1 else 0)
+
+
+def vsplit(input, indices_or_sections):
+    if input.ndim < 2:
+        raise RuntimeError("torch.vsplit requires a tensor with at least 2 dimension, but got a "
+                           f"tensor with {input.ndim} dimensions!")
+    return tensor_split(input, indices_or_sections, 0)
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    d0, d1 = normalize_dim(dims[0], input.ndim), normalize_dim(dims[1], input.ndim)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, (d0,)), d0, d1)
+    return input.clone()
+
+
 def swapaxes(input, axis0, axis1):
     return transpose(input, axis0, axis1)
 
@@ -620,11 +678,13 @@ FUNCTIONS = {
     "atleast_2d": atleast_2d, "atleast_3d": atleast_3d, "vstack": vstack, "row_stack": row_stack,
     "hstack": hstack, "dstack": dstack, "column_stack": column_stack, "tile": tile,
     "repeat_interleave": repeat_interleave, "diagonal": diagonal, "diag": diag,
-    "diag_embed": diag_embed, "trace": trace, "meshgrid": meshgrid,
+    "diag_embed": diag_embed, "trace": trace, "meshgrid": meshgrid, "clone": clone,
+    "detach": detach, "diff": diff, "hsplit": hsplit, "vsplit": vsplit, "rot90": rot90,
 }
 METHODS = {k: v for k, v in FUNCTIONS.items()
            if k not in ("cat", "concat", "concatenate", "stack", "atleast_1d", "atleast_2d",
                         "atleast_3d", "vstack", "row_stack", "hstack", "dstack", "column_stack",
-                        "broadcast_tensors", "broadcast_shapes", "meshgrid")}
+                        "broadcast_tensors", "broadcast_shapes", "meshgrid", "clone",
+                        "detach")}
 METHODS.update({"view": view, "view_as": view_as, "reshape_as": reshape_as, "expand": expand,
                 "expand_as": expand_as, "repeat": repeat})

@@ -277,7 +277,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
 
 def poisson(input, generator=None) -> Tensor:
     """Poisson samples by inversion of the CDF over uniforms (exact; a barrier on rates)."""
+    from ..runtime.metrics import counter_inc
     from .factories import tensor
+    counter_inc("DataDependentBarrier")   # the sampling loop runs on the rates' values
     lam = np.asarray(input._data("poisson"), dtype=np.float64)
     u = np.asarray(rand(*input.shape, generator=generator, dtype=D.float64)._data("poisson"))
     k = np.zeros_like(lam)
