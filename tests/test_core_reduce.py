@@ -240,3 +240,22 @@ def test_dim_errors():
                lambda t: t.ones(2, 3).cumsum(3), lambda t: t.ones(2, 3).argmax(2),
                lambda t: t.ones(2, 3).sum((0, 0)), lambda t: t.ones(()).sum(1)):
         check_raises(fn)
+
+
+POSITIONAL = [
+    lambda t, x: x.var(1, False, True), lambda t, x: x.std(0, True, True),
+    lambda t, x: x.var(False), lambda t, x: t.var(x, 1, keepdim=True, correction=0),
+    lambda t, x: x.max(1, True), lambda t, x: x.sum(1, True), lambda t, x: x.mean((0, 1), True),
+    lambda t, x: x.norm(2, 1, True), lambda t, x: x.topk(2, 0, False, True),
+    lambda t, x: x.sort(0, True), lambda t, x: x.cumsum(1, dtype=t.float64),
+    lambda t, x: x.softmax(1, t.float64), lambda t, x: x.logsumexp(1, True),
+    lambda t, x: t.sum(x, dim=(0, 1)), lambda t, x: x.sum(dim=[-1]), lambda t, x: x.amax((0, 1)),
+    lambda t, x: x.prod(1, True, dtype=t.float64), lambda t, x: x.argmax(1, True),
+    lambda t, x: t.std_mean(x, 1), lambda t, x: t.var_mean(x, 0, correction=0, keepdim=True),
+    lambda t, x: x.min(dim=-1, keepdim=False), lambda t, x: t.mean(x, -1, True),
+]
+
+
+@pytest.mark.parametrize("i", range(len(POSITIONAL)))
+def test_torch_signatures(i):
+    check(POSITIONAL[i], [(3, 4)], lib=True, atol=1e-5)
