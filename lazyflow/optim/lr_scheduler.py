@@ -17,6 +17,8 @@ from collections import Counter
 from functools import partial
 from typing import Any, Callable
 
+import numpy as np
+
 from ..frontend.factories import tensor as _tensor
 from ..frontend.tensor import Tensor
 from .optimizer import Optimizer
@@ -58,7 +60,8 @@ def _update_param_group_val(group: dict, key: str, val) -> None:
     cur = group[key]
     if isinstance(cur, Tensor):
         v = val.item() if isinstance(val, Tensor) else val
-        cur.data = _tensor(v, dtype=cur.dtype, device=cur.device).reshape(cur.shape)
+        cur.data = _tensor(np.full(tuple(cur.shape), v, dtype=cur.dtype.np), dtype=cur.dtype,
+                           device=cur.device)
     else:
         group[key] = val
 

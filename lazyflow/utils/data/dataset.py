@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...frontend.tensor import Tensor
+from ...runtime.sync import sync_nodes
 from ._host import host_index, numpy_rng
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "ConcatDataset",
@@ -44,6 +45,11 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors: Tensor) -> None:
         if any(tensors[0].size(0) != t.size(0) for t in tensors):
             raise AssertionError("Size mismatch between tensors")
+        # a dataset holds data: compute pending inputs now, once, in one graph execution
+        pending = [n for n in (t._pending_node() for t in tensors if not t.requires_grad)
+                   if n is not None]
+        if pending:
+            sync_nodes(pending, "TensorDataset")
         self.tensors = tensors
 
     def __getitem__(self, index):
