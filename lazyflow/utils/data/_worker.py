@@ -21,6 +21,7 @@ __all__ = ["WorkerInfo", "get_worker_info", "ExceptionWrapper", "worker_loop",
            "IterableDatasetStopIteration", "ResumeIteration", "MapFetcher", "IterableFetcher"]
 
 STATUS_CHECK_INTERVAL = 5.0     # seconds between liveness checks while waiting on a queue
+WORKER_POLL_INTERVAL = 0.25     # an idle worker checks for shutdown this often
 
 _worker_info = None
 
@@ -163,9 +164,11 @@ def worker_loop(is_iterable: bool, dataset, index_queue, data_queue, done_event,
         iteration_end = False
         while True:
             try:
-                r = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
+                r = index_queue.get(timeout=WORKER_POLL_INTERVAL)
             except queue.Empty:
-                if os.getppid() != parent_pid:     # the main process died: stop quietly
+                # shutdown is signalled by the event too: a None sent on a queue that is being
+                # garbage-collected may never arrive
+                if done_event.is_set() or os.getppid() != parent_pid:
                     break
                 continue
             if isinstance(r, ResumeIteration):

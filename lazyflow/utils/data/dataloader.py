@@ -395,7 +395,7 @@ class _MultiProcessIter(_BaseIter):
                 if self._persistent_workers or self._workers_status[i]:
                     self._mark_worker_unavailable(i)
             for w in self._workers:
-                w.join(timeout=STATUS_CHECK_INTERVAL)
+                w.join(timeout=2.0)
             for q in self._index_queues:
                 q.cancel_join_thread()
                 q.close()
