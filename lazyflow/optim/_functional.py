@@ -36,5 +36,8 @@ def addcdiv(input: Tensor, t1: Tensor, t2: Tensor, value: float = 1) -> Tensor:
 
 
 def assign(target: Tensor, value: Tensor) -> None:
-    """Functionalized in-place write: `target` now holds `value` (no graph op is recorded)."""
-    target.copy_(value)
+    """Functionalized in-place write: `target` now holds `value` (no graph op is recorded).
+
+    `value` was computed from `target` by elementwise ops, so it already has its shape, dtype
+    and device: this is `copy_` without the conversions (the per-op cost users pay)."""
+    target._assign(value)

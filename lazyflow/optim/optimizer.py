@@ -30,7 +30,7 @@ import numpy as np
 
 from ..autograd.grad_mode import enable_grad, set_grad_enabled
 from ..frontend.factories import tensor as _tensor
-from ..frontend.tensor import Tensor
+from ..frontend.tensor import Tensor, wrap_data
 from ..ir import dtypes as D
 from ..runtime.sync import mark_step
 from ..utils.hooks import RemovableHandle
@@ -412,11 +412,15 @@ def _next_step(state: dict) -> float:
     torch increments a CPU float tensor; here the tensor is replaced by a fresh realized one
     (no graph op), so counters never make the update program change or grow."""
     t = state["step"]
-    dt = t.dtype if isinstance(t, Tensor) else _scalar_dtype()
-    cur = t.item() if isinstance(t, Tensor) else float(t)
-    new = float(np.asarray(cur + 1, dtype=dt.np))
-    state["step"] = _tensor(new, dtype=dt)
-    return new
+    if isinstance(t, Tensor):
+        dt = t.dtype
+        data = t._node.data if t._node.device == "cpu" else None
+        cur = float(data) if data is not None else t.item()
+    else:
+        dt, cur = _scalar_dtype(), float(t)
+    new = np.asarray(cur + 1, dtype=dt.np)
+    state["step"] = wrap_data(new, dt, "cpu")
+    return float(new)
 
 
 def optimizer_step(optimizer: Optimizer, barrier: bool = True, optimizer_args: dict | None = None):

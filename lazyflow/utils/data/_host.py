@@ -14,7 +14,8 @@ import numpy as np
 from ...frontend import random as _random
 from ...frontend.tensor import Tensor, wrap_data
 
-__all__ = ["host_array", "host_index", "host_stack", "numpy_rng", "draw_seed"]
+__all__ = ["host_array", "host_index", "host_stack", "host_gather", "GatheredSamples",
+           "numpy_rng", "draw_seed"]
 
 
 def host_array(t: Tensor) -> np.ndarray | None:
@@ -48,6 +49,44 @@ def host_stack(tensors: list) -> Tensor | None:
             return None
         arrays.append(a)
     return wrap_data(np.stack(arrays), dt, "cpu")
+
+
+class GatheredSamples(list):
+    """A list of samples (tuples of tensors) that also remembers their stacked columns.
+
+    `default_collate` returns the columns when the list still holds exactly the samples it was
+    built with (a collate_fn that filters or edits samples gets the ordinary path)."""
+
+    __slots__ = ("columns", "items")
+
+    def stacked(self) -> list | None:
+        items = self.items
+        if len(self) != len(items) or any(a is not b for a, b in zip(self, items)):
+            return None
+        # a private copy: the samples are views of the gathered arrays
+        return [wrap_data(c.copy(), dt, "cpu") for c, dt in self.columns]
+
+
+def host_gather(tensors, indices) -> GatheredSamples | None:
+    """Samples ``tuple(t[i] for t in tensors)`` for every i, with one numpy gather per tensor;
+    None when some tensor is not realized host data (the caller then indexes lazily)."""
+    arrays = [host_array(t) for t in tensors]
+    if not len(indices) or any(a is None for a in arrays):
+        return None
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu" or idx.ndim != 1:
+        return None
+    n = arrays[0].shape[0]
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():
+        raise IndexError(f"index {int(idx[bad][0])} is out of bounds for dimension 0 with "
+                         f"size {n}")
+    columns = [(a[idx], t.dtype) for a, t in zip(arrays, tensors)]
+    out = GatheredSamples(
+        tuple(wrap_data(c[i], dt, "cpu") for c, dt in columns) for i in range(len(idx)))
+    out.columns = columns
+    out.items = tuple(out)
+    return out
 
 
 def _gen(generator) -> _random.Generator:

@@ -18,7 +18,7 @@ from ...frontend.factories import tensor as _tensor
 from ...frontend.ops_shape import stack
 from ...frontend.tensor import Tensor
 from ...ir import dtypes as D
-from ._host import host_stack
+from ._host import GatheredSamples, host_stack
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -64,6 +64,10 @@ def _stack(batch: list) -> Tensor:
 
 def default_collate(batch):
     """Collate a list of samples into a batch (torch.utils.data.default_collate)."""
+    if type(batch) is GatheredSamples:
+        stacked = batch.stacked()
+        if stacked is not None:
+            return stacked
     elem = batch[0]
     elem_type = type(elem)
     if isinstance(elem, Tensor):

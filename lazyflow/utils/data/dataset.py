@@ -11,7 +11,7 @@ from typing import Any
 
 from ...frontend.tensor import Tensor
 from ...runtime.sync import sync_nodes
-from ._host import host_index, numpy_rng
+from ._host import host_gather, host_index, numpy_rng
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "ConcatDataset",
            "ChainDataset", "Subset", "random_split"]
@@ -54,6 +54,11 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, index):
         return tuple(host_index(t, index) for t in self.tensors)
+
+    def __getitems__(self, indices: list) -> list:
+        """The samples at `indices` (what the DataLoader fetches per batch): one numpy gather
+        per tensor, which `default_collate` then reuses instead of stacking sample by sample."""
+        return host_gather(self.tensors, indices) or [self[i] for i in indices]
 
     def __len__(self) -> int:
         return self.tensors[0].size(0)
