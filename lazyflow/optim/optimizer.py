@@ -423,10 +423,13 @@ def _next_step(state: dict) -> float:
     return float(new)
 
 
-def optimizer_step(optimizer: Optimizer, barrier: bool = True, optimizer_args: dict | None = None):
+def optimizer_step(optimizer: Optimizer, barrier: bool = True, optimizer_args: dict | None = None,
+                   groups=None, pin_layout: bool = True):
     """torch_xla's ``xm.optimizer_step``: run ``optimizer.step(**optimizer_args)`` and, when
     `barrier`, materialize everything pending with ``mark_step()`` (one graph execution).
 
     With ``barrier=False`` only the update is recorded: the caller runs ``mark_step()`` later.
-    Returns what `step` returned (the closure's loss, if any)."""
+    Returns what `step` returned (the closure's loss, if any). `groups` and `pin_layout`
+    (replica groups for the gradient all-reduce) are accepted for torch_xla code; lazyflow runs
+    one replica, so there is nothing to reduce. Unlike torch_xla, `barrier` defaults to True."""
     return optimizer.step(**(optimizer_args or {}), barrier=barrier)
