@@ -427,6 +427,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
                 raise UnsafeCheckpointError(_unsafe_message(label))
             dec = _Decoder(zf, manifest, label, map_location, weights_only)
             return dec.decode(manifest["root"])
+    except RecursionError as e:
+        raise CheckpointError(f"{label} is corrupted: its structure is nested too deeply") from e
     except (CheckpointError, pickle.UnpicklingError, RuntimeError):
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, TypeError,

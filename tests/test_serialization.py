@@ -172,6 +172,37 @@ def test_manifest_tampering_cannot_smuggle_a_pickle(tmp_path):
     assert not marker.exists()
 
 
+def _rewrite(src, dst, **replace):
+    with zipfile.ZipFile(src) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    entries.update(replace)
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, data in entries.items():
+            zf.writestr(n, data)
+
+
+def test_object_array_in_the_archive_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    lf.save({"w": lf.ones(2)}, tmp_path / "a.lf")
+    evil = io.BytesIO()
+    np.save(evil, np.array([Payload(str(marker))], dtype=object), allow_pickle=True)
+    _rewrite(tmp_path / "a.lf", tmp_path / "b.lf", **{"lazyflow/arrays/0.npy": evil.getvalue()})
+    with pytest.raises(ser.CheckpointError, match="b.lf"):
+        lf.load(tmp_path / "b.lf")
+    assert not marker.exists()
+
+
+def test_deeply_nested_manifest_is_a_checkpoint_error(tmp_path):
+    lf.save([1], tmp_path / "a.lf")
+    depth = 5000                       # beyond Python's recursion limit
+    root = '{"list": [' * depth + "1" + "]}" * depth
+    man = '{"format": "lazyflow-checkpoint", "version": 1, "arrays": [], "pickles": 0, ' \
+          '"root": ' + root + "}"
+    _rewrite(tmp_path / "a.lf", tmp_path / "b.lf", **{"lazyflow/manifest.json": man.encode()})
+    with pytest.raises(ser.CheckpointError, match="b.lf"):
+        lf.load(tmp_path / "b.lf")
+
+
 def test_torch_checkpoint_is_refused_with_weights_only(tmp_path):
     import torch
     torch.save({"w": torch.ones(2)}, tmp_path / "t.pt")
