@@ -57,7 +57,9 @@ def test_fifty_steps_compile_a_bounded_number_of_times(opt_name, sched):
         lrs.append(opt.param_groups[0]["lr"])
         compiles.append(lf.debug.counter_value("UncachedCompile"))
     assert len(set(lrs)) > 10                                        # the lr really changed
-    assert compiles[-1] == compiles[9] <= 3, compiles                # stops growing early
+    # the first step's program is the steady-state one (state starts realized): one compile,
+    # except RAdam, whose rectified update (from step 6 with the default betas) is a 2nd program
+    assert compiles[-1] == compiles[9] == (2 if opt_name == "RAdam" else 1), compiles
     assert lf.debug.counter_value("Execute") == 50
     for p in params:
         assert p._pending_node() is None and p.is_leaf and p.requires_grad
@@ -90,6 +92,7 @@ def test_changing_lr_and_betas_never_recompiles():
 
 def test_update_graph_size_does_not_grow():
     params = _model()
+    lf.mark_step()                      # materialize the initial (zeros) biases
     opt = lf.optim.Adam(params, lr=0.01)
     rng = np.random.default_rng(3)
     sizes = []
@@ -100,7 +103,7 @@ def test_update_graph_size_does_not_grow():
         opt.step(barrier=False)
         sizes.append(lf.debug.inspect(*params).num_nodes)
         lf.mark_step()
-    assert sizes[1] == sizes[-1]        # after the first step (state init) the program is fixed
+    assert sizes[0] == sizes[-1]        # the same program from the first step on
 
 
 def test_opting_out_of_the_barrier():

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
-from ..frontend.factories import full_like
 from ..frontend.factories import tensor as _tensor
 from ._functional import addcdiv, addcmul, assign
 from .adam import _check_lr
-from .optimizer import Optimizer, _as_float, _check_flags, _next_step, _scalar_dtype
+from .optimizer import (
+    Optimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    _scalar_dtype,
+    _state_like,
+)
 
 __all__ = ["Adagrad"]
 
@@ -40,7 +46,7 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 state = self.state[p]
                 state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-                state["sum"] = full_like(p, initial_accumulator_value)
+                state["sum"] = _state_like(p, initial_accumulator_value)
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
@@ -71,7 +77,7 @@ def _adagrad_group(opt: Adagrad, group: dict) -> None:
         if len(state) == 0:
             # torch reads the optimizer-wide default here, not the group's value
             state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["sum"] = full_like(p, opt.defaults["initial_accumulator_value"])
+            state["sum"] = _state_like(p, opt.defaults["initial_accumulator_value"])
         step = _next_step(state)
         if maximize:
             g = -g

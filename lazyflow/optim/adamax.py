@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
-from ..frontend.factories import zeros_like
 from ..frontend.ops_math import maximum
 from ._functional import addcdiv, assign, lerp
 from .adam import _check_betas_eps_wd, _check_lr
-from .optimizer import Optimizer, _as_float, _check_flags, _next_step, _scalar_dtype
+from .optimizer import (
+    Optimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    _scalar_dtype,
+    _state_like,
+)
 
 __all__ = ["Adamax"]
 
@@ -57,8 +63,8 @@ def _adamax_group(opt: Adamax, group: dict) -> None:
         state = opt.state[p]
         if len(state) == 0:
             state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["exp_avg"] = zeros_like(p)
-            state["exp_inf"] = zeros_like(p)
+            state["exp_avg"] = _state_like(p)
+            state["exp_inf"] = _state_like(p)
         if maximize:
             g = -g
         step = _next_step(state)

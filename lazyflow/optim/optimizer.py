@@ -406,6 +406,15 @@ class Optimizer:
                             st[key] = _tensor(float(st[key]), dtype=_scalar_dtype())
 
 
+def _state_like(p: Tensor, value: float = 0.0) -> Tensor:
+    """A realized state buffer shaped like `p` (torch's zeros_like/full_like at state init).
+
+    Realized rather than a recorded `full` op: the first step's program then has the same
+    structure as every later one (state arrives as inputs), so a loop compiles once."""
+    return _tensor(np.full(tuple(p.shape), value, dtype=p.dtype.np), dtype=p.dtype,
+                   device=p.device)
+
+
 def _next_step(state: dict) -> float:
     """Advance the host-side step counter of one parameter; returns the new count.
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
-from ..frontend.factories import zeros_like
 from ._functional import addcmul, assign, lerp
 from .adam import _check_betas_eps_wd, _check_lr
-from .optimizer import Optimizer, _as_float, _check_flags, _next_step, _scalar_dtype
+from .optimizer import (
+    Optimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    _scalar_dtype,
+    _state_like,
+)
 
 __all__ = ["RAdam"]
 
@@ -61,8 +67,8 @@ def _radam_group(opt: RAdam, group: dict) -> None:
         state = opt.state[p]
         if len(state) == 0:
             state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["exp_avg"] = zeros_like(p)
-            state["exp_avg_sq"] = zeros_like(p)
+            state["exp_avg"] = _state_like(p)
+            state["exp_avg_sq"] = _state_like(p)
         if maximize:
             g = -g
         step = _next_step(state)

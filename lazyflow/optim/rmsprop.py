@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
-from ..frontend.factories import zeros_like
 from ._functional import addcdiv, addcmul, assign, lerp
 from .adam import _check_lr
-from .optimizer import Optimizer, _as_float, _check_flags, _next_step, _scalar_dtype
+from .optimizer import (
+    Optimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    _scalar_dtype,
+    _state_like,
+)
 
 __all__ = ["RMSprop"]
 
@@ -67,11 +73,11 @@ def _rmsprop_group(opt: RMSprop, group: dict) -> None:
         state = opt.state[p]
         if len(state) == 0:
             state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["square_avg"] = zeros_like(p)
+            state["square_avg"] = _state_like(p)
             if momentum > 0:
-                state["momentum_buffer"] = zeros_like(p)
+                state["momentum_buffer"] = _state_like(p)
             if centered:
-                state["grad_avg"] = zeros_like(p)
+                state["grad_avg"] = _state_like(p)
         if maximize:
             g = -g
         _next_step(state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from ._functional import assign
-from .optimizer import Optimizer, _as_float, _check_flags
+from .optimizer import Optimizer, _as_float, _check_flags, _state_like
 
 __all__ = ["SGD"]
 
@@ -72,6 +72,10 @@ def _sgd_group(opt: SGD, group: dict) -> None:
         if momentum != 0:
             state = opt.state[p]
             buf = state.get("momentum_buffer")
+            if buf is None and dampening == 0:
+                # torch starts the buffer at the gradient; momentum * 0 + g is that value, and
+                # recording it this way gives the first step the program of every later step
+                buf = state["momentum_buffer"] = _state_like(p)
             if buf is None:
                 buf = g.detach().clone()
                 state["momentum_buffer"] = buf
