@@ -225,9 +225,113 @@ def test_char_lstm_with_grad_clipping_and_adam_matches_torch():
     assert got[0][-1] < got[0][0]
 
 
-@pytest.mark.skipif(not hasattr(lf, "nn"), reason="lazyflow.nn has not landed yet")
-def test_nn_module_training_with_state_dict_checkpoint(tmp_path):
-    model = lf.nn.Sequential(lf.nn.Linear(4, 8), lf.nn.ReLU(), lf.nn.Linear(8, 2))
+# ----------------------------------------------------------------------------- with lazyflow.nn
+needs_nn = pytest.mark.skipif(not hasattr(lf, "nn"), reason="lazyflow.nn has not landed yet")
+
+
+def _same_weights(t_model, l_model):
+    l_model.load_state_dict({k: lf.tensor(v.detach().numpy())
+                             for k, v in t_model.state_dict().items()})
+
+
+def _nn_classifier(lib, model, epochs=4):
+    data = _data_module(lib)
+    xt, yt = _blobs(240, 3)
+    xv, yv = _blobs(60, 4)
+    loader = data.DataLoader(data.TensorDataset(lib.tensor(xt), lib.tensor(yt)), batch_size=32)
+    val_loader = data.DataLoader(data.TensorDataset(lib.tensor(xv), lib.tensor(yv)),
+                                 batch_size=25)
+    criterion = lib.nn.CrossEntropyLoss()
+    opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = lib.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    losses, accs = [], []
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        model.eval()
+        correct = total = 0
+        with lib.no_grad():
+            for xb, yb in val_loader:
+                _, predicted = lib.max(model(xb), 1)
+                total += yb.size(0)
+                correct += (predicted == yb).sum().item()
+        accs.append(correct / total)
+    return losses, accs
+
+
+@needs_nn
+def test_nn_classifier_with_dataloader_steplr_validation_matches_torch():
+    def make(lib):
+        return lib.nn.Sequential(lib.nn.Linear(5, 32), lib.nn.ReLU(), lib.nn.Linear(32, 3))
+    torch.manual_seed(0)
+    t_model = make(torch)
+    l_model = make(lf)
+    _same_weights(t_model, l_model)
+    got = _nn_classifier(lf, l_model)
+    want = _nn_classifier(torch, t_model)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-5)
+    assert got[1] == want[1]
+
+
+def _nn_char_lstm(lib, model, steps=6, seq=12, batch=4):
+    chars = sorted(set(TEXT))
+    ids = np.array([chars.index(c) for c in TEXT])
+    rng = np.random.default_rng(9)
+    opt = lib.optim.Adam(model.parameters(), lr=0.01)
+    criterion = lib.nn.CrossEntropyLoss()
+    losses, norms = [], []
+    for _ in range(steps):
+        starts = rng.integers(0, len(ids) - seq - 1, batch)
+        xb = lib.tensor(np.stack([ids[i:i + seq] for i in starts]))
+        yb = lib.tensor(np.stack([ids[i + 1:i + seq + 1] for i in starts]))
+        opt.zero_grad()
+        logits = model(xb)
+        loss = criterion(logits.reshape(-1, len(chars)), yb.reshape(-1))
+        loss.backward()
+        norms.append(float(lib.nn.utils.clip_grad_norm_(model.parameters(), 0.5)))
+        opt.step()
+        losses.append(loss.item())
+    return losses, norms
+
+
+@needs_nn
+def test_nn_char_lstm_with_clip_grad_norm_and_adam_matches_torch():
+    v = len(set(TEXT))
+
+    def make(lib):
+        class CharLSTM(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = lib.nn.Embedding(v, 8)
+                self.lstm = lib.nn.LSTM(8, 16, batch_first=True)
+                self.fc = lib.nn.Linear(16, v)
+
+            def forward(self, x):
+                out, _ = self.lstm(self.emb(x))
+                return self.fc(out)
+        return CharLSTM()
+    torch.manual_seed(0)
+    t_model = make(torch)
+    l_model = make(lf)
+    _same_weights(t_model, l_model)
+    got = _nn_char_lstm(lf, l_model)
+    want = _nn_char_lstm(torch, t_model)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-5)
+
+
+@needs_nn
+def test_nn_module_training_resumes_from_a_checkpoint(tmp_path):
+    def make():
+        return lf.nn.Sequential(lf.nn.Linear(4, 8), lf.nn.ReLU(), lf.nn.Linear(8, 2))
+    lf.manual_seed(0)
+    model = make()
     opt = lf.optim.AdamW(model.parameters(), lr=0.01)
     x = lf.randn(16, 4)
     y = lf.randint(0, 2, (16,))
@@ -238,7 +342,7 @@ def test_nn_module_training_with_state_dict_checkpoint(tmp_path):
         opt.step()
     lf.save({"model": model.state_dict(), "opt": opt.state_dict()}, tmp_path / "m.lf")
     ck = lf.load(tmp_path / "m.lf")
-    model2 = lf.nn.Sequential(lf.nn.Linear(4, 8), lf.nn.ReLU(), lf.nn.Linear(8, 2))
+    model2 = make()
     model2.load_state_dict(ck["model"])
     opt2 = lf.optim.AdamW(model2.parameters(), lr=0.5)
     opt2.load_state_dict(ck["opt"])
