@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..autograd.grad_mode import enable_grad, set_grad_enabled
+from ..autograd.grad_mode import enable_grad
 from ..frontend.factories import tensor as _tensor
 from ..frontend.tensor import Tensor, wrap_data
 from ..ir import dtypes as D
@@ -275,9 +275,6 @@ class Optimizer:
             return None
         with enable_grad():
             return closure()
-
-    def _grad_mode(self):
-        return set_grad_enabled(bool(self.defaults.get("differentiable", False)))
 
     # ------------------------------------------------------------------ hooks
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
