@@ -8,6 +8,8 @@ PyTorch model code.
 
 from __future__ import annotations
 
+import builtins as _builtins
+
 from . import (  # noqa: E402
     autograd,  # noqa: F401 - installs the autograd hook and VJP rules
     cuda,
@@ -146,9 +148,10 @@ class finfo:
             self.tiny = self.smallest_normal = 1.1754943508222875e-38
             self.resolution = 0.01
         else:
-            self.eps, self.max, self.min = float(fi.eps), float(fi.max), float(fi.min)
-            self.tiny = self.smallest_normal = float(fi.tiny)
-            self.resolution = float(fi.resolution)
+            f = _builtins.float  # `float` is lazyflow.float32 in this module
+            self.eps, self.max, self.min = f(fi.eps), f(fi.max), f(fi.min)
+            self.tiny = self.smallest_normal = f(fi.tiny)
+            self.resolution = f(fi.resolution)
 
 
 class iinfo:
@@ -157,7 +160,8 @@ class iinfo:
     def __init__(self, type):
         import numpy as np
         ii = np.iinfo(type.np)
-        self.bits, self.max, self.min, self.dtype = ii.bits, int(ii.max), int(ii.min), type.name
+        i = _builtins.int  # `int` is lazyflow.int32 in this module
+        self.bits, self.max, self.min, self.dtype = ii.bits, i(ii.max), i(ii.min), type.name
 
 
 def get_default_device() -> device:

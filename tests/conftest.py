@@ -13,6 +13,9 @@ import lazyflow as lf  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
-    lf.mark_step()
+    try:
+        lf.mark_step()
+    except Exception:  # noqa: BLE001 - a graph that failed in the previous test stays pending;
+        lf.runtime.live.refs.clear()  # forget it instead of failing every later test
     lf.debug.reset_metrics()
     yield

@@ -39,7 +39,7 @@ def to_numpy(t) -> np.ndarray:
         t = t.detach()
         if t.dtype == torch.bfloat16:
             t = t.float()
-        return t.cpu().numpy()
+        return t.cpu().numpy(force=True)  # force: ZeroTensor grads (sgn, ...)
     if isinstance(t, lf.Tensor):
         return t.detach().numpy()
     return np.asarray(t)

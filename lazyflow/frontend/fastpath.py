@@ -33,14 +33,17 @@ def _binop(op: str, kind: int, reflected: bool = False):
             n = self._node
             to = type(other)
             if to is float or to is int:
-                cat = n.dtype.category
-                if cat == _FLOAT or (to is int and cat == 1 and not truediv):
+                dt = n.dtype
+                cat = dt.category
+                # half types treat Python numbers specially (see ops_math.binary)
+                if (cat == _FLOAT and dt.itemsize > 2) or (to is int and cat == 1 and
+                                                           not truediv):
                     node = _new(Node)
                     node.op = op
                     node.inputs = (other, n) if reflected else (n, other)
                     node.attrs = ()
                     node.shape = n.shape
-                    node.dtype = n.dtype
+                    node.dtype = dt
                     node.device = n.device
                     node.data = None
                     node.seq = _seq()
@@ -106,14 +109,21 @@ def _unop(op: str):
     return f
 
 
+def _rtruediv(self, other):
+    """other / self computed as torch does, reciprocal(self) * other (the rounding differs
+    from a true division in low precision)."""
+    return self.reciprocal() * other
+
+
 def install() -> None:
     T = Tensor
     T.__add__, T.__radd__ = _binop("add", ARITH), _binop("add", ARITH, True)
     T.__sub__, T.__rsub__ = _binop("sub", ARITH), _binop("sub", ARITH, True)
     T.__mul__, T.__rmul__ = _binop("mul", ARITH), _binop("mul", ARITH, True)
-    T.__truediv__, T.__rtruediv__ = _binop("div", TRUEDIV), _binop("div", TRUEDIV, True)
+    T.__truediv__ = _binop("div", TRUEDIV)
     for op in ("relu", "exp", "log", "tanh", "sigmoid", "sqrt", "neg", "abs", "sin", "cos",
                "rsqrt", "reciprocal"):
         setattr(T, op, _unop(op))
+    T.__rtruediv__ = _rtruediv
     T.__neg__ = T.neg
     T.__abs__ = T.abs

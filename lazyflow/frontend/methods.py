@@ -23,7 +23,16 @@ def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
         src = src.expand(*self.shape)
     elif src._rg and GRAD.enabled:
         src = record("copy", (src,))
-    return self._assign(src)
+    return self._assign(_overwrite(self, src))
+
+
+def _overwrite(self: Tensor, value: Tensor) -> Tensor:
+    """`value` as the result of overwriting all of `self` (copy_, fill_): when both require
+    grad, torch still routes a (zero) gradient to self's old value, so record that edge."""
+    if self._rg and value._rg and GRAD.enabled and self._base is None:
+        from .tensor import _zero_grad_link
+        return _zero_grad_link(self, value)
+    return value
 
 
 def fill_(self: Tensor, value) -> Tensor:
@@ -32,7 +41,7 @@ def fill_(self: Tensor, value) -> Tensor:
         if value.ndim != 0:
             raise RuntimeError("fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value.ndim} dimensions.")
-        return self._assign(cast(value, self.dtype).expand(*self.shape))
+        return self._assign(_overwrite(self, cast(value, self.dtype).expand(*self.shape)))
     return self._assign(full(tuple(self.shape), value, dtype=self.dtype, device=self.device))
 
 
@@ -149,7 +158,7 @@ def install() -> None:
     T.__add__, T.__radd__, T.__iadd__ = m.add, _rop(m.add), _iop("add")
     T.__sub__, T.__rsub__, T.__isub__ = m.sub, _rop(m.sub), _iop("sub")
     T.__mul__, T.__rmul__, T.__imul__ = m.mul, _rop(m.mul), _iop("mul")
-    T.__truediv__, T.__rtruediv__, T.__itruediv__ = m.div, _rop(m.div), _iop("div")
+    T.__truediv__, T.__itruediv__ = m.div, _iop("div")
     T.__floordiv__, T.__rfloordiv__, T.__ifloordiv__ = (m.floor_divide, _rop(m.floor_divide),
                                                         _iop("floor_divide"))
     T.__mod__, T.__rmod__, T.__imod__ = m.remainder, _rop(m.remainder), _iop("remainder")

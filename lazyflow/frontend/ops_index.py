@@ -64,13 +64,13 @@ def _parse(x: Tensor, idx) -> tuple:
             consumed += max(e.ndim, 1) if e.ndim else 0
         else:
             consumed += 1
-    if sum(1 for e in idx if e is Ellipsis) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
     if consumed > x.ndim:
         raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
     if any(e is Ellipsis for e in idx):
+        # as torch: the first ellipsis takes the unindexed dims, later ones take none
         i = next(k for k, e in enumerate(idx) if e is Ellipsis)
-        idx = idx[:i] + (slice(None),) * (x.ndim - consumed) + idx[i + 1:]
+        rest = tuple(e for e in idx[i + 1:] if e is not Ellipsis)
+        idx = idx[:i] + (slice(None),) * (x.ndim - consumed) + rest
     shape = tuple(x.shape)
     spec = [(0, s, 1) for s in shape]
     post: list = []
@@ -123,6 +123,8 @@ def _parse(x: Tensor, idx) -> tuple:
                 d += 1
             else:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        elif isinstance(e, str):
+            raise TypeError(f"new(): invalid data type '{type(e).__name__}'")
         else:
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or "
                              f"byte Variables are valid indices (got {type(e).__name__})")
@@ -191,16 +193,20 @@ def getitem(x: Tensor, idx) -> Tensor:
 
 
 def _scalar_value(value):
+    """numpy scalars (np.float64 is a float subclass) become plain Python numbers."""
     if isinstance(value, (np.generic,)):
         return value.item()
     return value
 
 
 def setitem(x: Tensor, idx, value) -> None:
-    value = _scalar_value(value)
-    if isinstance(value, (list, np.ndarray)):
-        from .factories import tensor
-        value = tensor(value, dtype=x.dtype, device=x.device)
+    if not isinstance(value, (Tensor, int, float, bool)):  # as torch: no lists or arrays
+        from .convert import TYPE_NAMES
+        mod = type(value).__module__.split(".")[0]
+        name = type(value).__name__ if mod == "builtins" else f"{mod}.{type(value).__name__}"
+        raise TypeError(f"can't assign a {name} to a lazyflow.{TYPE_NAMES[x.dtype.name]}")
+    if not isinstance(value, Tensor):
+        value = _scalar_value(value)
     # x[mask] = scalar stays lazy: it is where(mask, scalar, x)
     m = idx[0] if isinstance(idx, tuple) and len(idx) == 1 else idx
     if (isinstance(m, Tensor) and m.dtype is D.bool_ and m.ndim >= 1
@@ -243,9 +249,25 @@ def index_put_(input, indices, values, accumulate=False):
 
 
 # ----------------------------------------------------------------------------- gather/scatter
-def _check_index_dtype(index: Tensor, op: str) -> None:
+def _check_index_dtype(index: Tensor, op: str) -> Tensor:
+    """gather/scatter take int64 or int32 indices (returned as int64)."""
+    if index.dtype is D.int32:
+        return cast(index, D.int64)
     if index.dtype is not D.int64:
-        raise RuntimeError(f"{op}(): Expected dtype int64 for index")
+        raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index")
+    return index
+
+
+def _long_index(index: Tensor, op: str, exc=RuntimeError) -> Tensor:
+    if index.dtype is not D.int64:
+        raise exc(f"{op}(): Expected a long tensor for index, but got "
+                  f"{_TORCH_NAMES[index.dtype.name]}")
+    return index
+
+
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                "bfloat16": "BFloat16", "int64": "Long", "int32": "Int", "int16": "Short",
+                "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 def _check_gs_shapes(input: Tensor, d: int, index: Tensor, op: str, src=None) -> None:
@@ -264,7 +286,7 @@ def _check_gs_shapes(input: Tensor, d: int, index: Tensor, op: str, src=None) ->
 
 
 def gather(input, dim, index, *, sparse_grad=False, out=None):
-    _check_index_dtype(index, "gather")
+    index = _check_index_dtype(index, "gather")
     d = normalize_dim(dim, max(input.ndim, 1))
     _check_gs_shapes(input, d, index, "gather")
     return record("gather", (input, index), {"dim": d})
@@ -291,7 +313,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
         src = value
     if src is None:
         raise TypeError("scatter() missing 1 required argument: 'src' or 'value'")
-    _check_index_dtype(index, "scatter")
+    index = _check_index_dtype(index, "scatter")
     d = normalize_dim(dim, max(input.ndim, 1))
     src = _scalar_value(src)
     _check_gs_shapes(input, d, index, "scatter", src)
@@ -319,7 +341,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     if reduce not in names:
         raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
-    _check_index_dtype(index, "scatter_reduce")
+    index = _check_index_dtype(index, "scatter_reduce")
     d = normalize_dim(dim, max(input.ndim, 1))
     if isinstance(src, Tensor) and src.dtype is not input.dtype:
         src = cast(src, input.dtype)
@@ -343,6 +365,9 @@ def index_select(input, dim, index):
     if idx.dtype is not D.int64:
         idx = cast(idx, D.int64)
     if input.ndim == 0:
+        if idx.numel() != 1:
+            raise RuntimeError("index_select(): Index to scalar can have only 1 value, got "
+                               f"{idx.numel()} value(s)")
         return index_tensor(input.reshape(1), (0,), [idx]).reshape(())
     return record("index_select", (input, idx), {"dim": d})
 
@@ -353,23 +378,29 @@ def _dim_spec(input, dim) -> tuple:
 
 
 def index_add(input, dim, index, source, *, alpha=1):
+    if index.dtype not in (D.int64, D.int32):
+        raise RuntimeError("index_add_(): Expected dtype int32/int64 for index but got: "
+                           f"{_TORCH_NAMES[index.dtype.name]}")
     if alpha != 1:
         source = source * alpha
     return index_put_tensor(input, _dim_spec(input, dim), [cast(index, D.int64)], source, True)
 
 
 def index_copy(input, dim, index, source):
-    return index_put_tensor(input, _dim_spec(input, dim), [cast(index, D.int64)], source, False)
+    index = _long_index(index, "index_copy_")
+    return index_put_tensor(input, _dim_spec(input, dim), [index], source, False)
 
 
 def index_fill(input, dim, index, value):
+    if index.dtype is not D.int64:
+        raise IndexError("index_fill_(): Expected dtype int64 for index.")
     value = value.item() if isinstance(value, Tensor) else value
-    return index_put_tensor(input, _dim_spec(input, dim), [cast(index, D.int64)], value, False)
+    return index_put_tensor(input, _dim_spec(input, dim), [index], value, False)
 
 
 def take(input, index):
     flat = input.reshape(-1)
-    return index_tensor(flat, (0,), [cast(index, D.int64)])
+    return index_tensor(flat, (0,), [_long_index(index, "take")])
 
 
 # ----------------------------------------------------------------------------- data-dependent
@@ -395,12 +426,12 @@ def masked_select(input, mask):
     shape = broadcast_shapes(tuple(input.shape), tuple(mask.shape))
     x = input.expand(*shape)
     m = mask.expand(*shape)
-    idx = _mask_to_indices(m)
     if not shape:
         from .factories import tensor
-        keep = bool(m.item())
-        return x.reshape(1)[tensor([0] if keep else [], dtype=D.int64)]
-    return index_tensor(x, tuple(range(len(shape))), idx)
+        _data_dependent("masked_select")
+        keep = bool(m._data("masked_select"))
+        return index_tensor(x.reshape(1), (0,), [tensor([0] if keep else [], dtype=D.int64)])
+    return index_tensor(x, tuple(range(len(shape))), _mask_to_indices(m))
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):

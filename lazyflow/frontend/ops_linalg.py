@@ -25,7 +25,7 @@ def matmul(input, other, *, out=None):
         raise TypeError("matmul(): argument 'other' (position 2) must be Tensor")
     _same_dtype(input, other, "matmul")
     if input.dtype is D.bool_:
-        raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
+        raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
     return record("matmul", (input, other))
 
 

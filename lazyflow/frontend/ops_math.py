@@ -19,7 +19,7 @@ from .tensor import Tensor, _device_mismatch, make, record
 __all__ = ["binary", "unary", "FUNCTIONS", "METHODS"]
 
 _PY = (int, float, bool)
-_promo: dict = {}
+_promo = D.RESULT_TYPE_CACHE   # cleared by set_default_dtype
 _FLOAT_CATEGORY = 2
 
 
@@ -30,12 +30,10 @@ def _as_operand(x):
         return x
     if isinstance(x, np.generic):
         return x.item()
-    if isinstance(x, (np.ndarray, list, tuple)):
+    if isinstance(x, np.ndarray):   # torch converts arrays (not lists) to tensors here
         from .factories import tensor
         return tensor(x)
-    if x is None:
-        raise TypeError("unsupported operand None")
-    raise TypeError(f"unsupported operand type {type(x).__name__}")
+    raise TypeError(f"unsupported operand type(s): 'Tensor' and '{type(x).__name__}'")
 
 
 def _rtype_tt(na: Node, nb: Node):
@@ -52,6 +50,21 @@ def _rtype_ts(na: Node, s):
     if r is None:
         r = _promo[key] = D.result_type((na.dtype, len(na.shape)), s)
     return r
+
+
+_NO_BOOL_BINARY = {"pow": "pow", "remainder": "remainder_cpu", "fmod": "fmod_cpu",
+                   "floor_divide": "div_floor_cpu"}
+
+_OPMATH_SCALAR_OPS = frozenset({"mul", "div"})
+
+
+def _bf16_number(v):
+    """A Python number rounded to the nearest bfloat16 value (bool stays bool)."""
+    if type(v) is bool:
+        return v
+    from ..ir.numerics import round_bf16
+    r = float(round_bf16(np.array(v, np.float32)))
+    return int(r) if type(v) is int and r.is_integer() else r
 
 
 # binary op kinds: how the compute dtype and output dtype follow from the promoted type
@@ -99,6 +112,19 @@ def binary(op: str, a, b, kind: int = ARITH) -> Tensor:
             raise RuntimeError(f'"{op}_cpu" not implemented for '
                                f"'{_TORCH_NAMES[rt.name]}'")
         ct = out = rt
+    if ct is D.bfloat16 or ct is D.float16:
+        if op in _OPMATH_SCALAR_OPS and not (ta and tb):
+            # torch multiplies/divides half types by the unrounded number in float32
+            r = binary(op, cast(a, D.float32) if ta else a, cast(b, D.float32) if tb else b,
+                       kind)
+            return cast(r, out)
+        if ct is D.bfloat16:   # other ops round the number to bfloat16 first, as torch
+            if not ta:
+                a = _bf16_number(a)
+            if not tb:
+                b = _bf16_number(b)
+    if ct is D.bool_ and op in _NO_BOOL_BINARY:
+        raise NotImplementedError(f'"{_NO_BOOL_BINARY[op]}" not implemented for \'Bool\'')
     if ct is not None:
         if ta and na.dtype is not ct:
             a = cast(a, ct)
@@ -123,6 +149,9 @@ _FLOAT_UNARY = {"exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt"
                 "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
                 "sigmoid", "erf", "reciprocal"}
 _INT_IDENTITY = {"floor", "ceil", "trunc", "rint"}
+# ATen kernel names in torch's "not implemented for 'Bool'" errors
+_NO_BOOL = {"abs": "abs_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml_cpu",
+            "rint": "round_vml_cpu", "trunc": "trunc_vml_cpu", "frac": "frac_cpu"}
 
 
 def unary(op: str, x: Tensor) -> Tensor:
@@ -130,16 +159,28 @@ def unary(op: str, x: Tensor) -> Tensor:
         from .factories import tensor
         x = tensor(x)
     dt = x._node.dtype
-    if op in _FLOAT_UNARY and dt.category != _FLOAT_CATEGORY:
-        x = cast(x, D.get_default_dtype())
-    elif op in _INT_IDENTITY and dt.category != _FLOAT_CATEGORY:
-        return x.clone()
-    elif op == "neg" and dt is D.bool_:
-        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
-                           "you are trying to invert a mask, use the `~` or `logical_not()` "
-                           "operator instead.")
-    elif op == "bitwise_not" and dt.category == _FLOAT_CATEGORY:
-        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TORCH_NAMES[dt.name]}'")
+    if dt.category != _FLOAT_CATEGORY:
+        if op in _FLOAT_UNARY:
+            return record(op, (cast(x, D.get_default_dtype()),))
+        if dt is D.bool_:
+            if op in _NO_BOOL:
+                raise NotImplementedError(f'"{_NO_BOOL[op]}" not implemented for \'Bool\'')
+            if op == "neg":
+                raise RuntimeError(
+                    "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                    "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+            if op == "relu":
+                raise RuntimeError("Boolean inputs not supported for relu")
+            if op == "sign":
+                return x.clone()
+        if op == "frac":
+            raise NotImplementedError(f'"frac_cpu" not implemented for '
+                                      f"'{_TORCH_NAMES[dt.name]}'")
+        if op in _INT_IDENTITY:
+            return x.clone()
+    elif op == "bitwise_not":
+        raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for "
+                                  f"'{_TORCH_NAMES[dt.name]}'")
     return record(op, (x,))
 
 
@@ -231,6 +272,8 @@ def pow(input, exponent, *, out=None):
         if rt.category != _FLOAT_CATEGORY and isinstance(e, int) and e < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         x = cast(input, rt)
+        if rt is D.bfloat16:
+            e = _bf16_number(e)   # torch rounds the exponent to the tensor's type
         if e == 1:
             return _out(x.clone(), out)
         return _out(record("pow_scalar", (x,), {"exponent": e}), out)
@@ -407,7 +450,36 @@ def masked_fill(input, mask, value):
 
 
 def lerp(input, end, weight, *, out=None):
-    return _out(add(input, mul(weight, sub(end, input))), out)
+    """torch's formula: input + w * (end - input) when |w| < 0.5, else
+    end - (end - input) * (1 - w); half types compute in float32 and round once."""
+    if not isinstance(end, Tensor) or end.dtype is not input.dtype:
+        raise RuntimeError(f"expected dtype {_dtype_word(input.dtype)} for `end` but got dtype "
+                           f"{_dtype_word(end.dtype) if isinstance(end, Tensor) else 'scalar'}")
+    if input.dtype.category != _FLOAT_CATEGORY:
+        raise NotImplementedError(f'"lerp_kernel_scalar" not implemented for '
+                                  f"'{_TORCH_NAMES[input.dtype.name]}'")
+    w = _as_operand(weight)
+    if isinstance(w, Tensor) and w.ndim and w.dtype is not input.dtype:
+        raise RuntimeError(f"expected dtype {_dtype_word(input.dtype)} for `weight` but got "
+                           f"dtype {_dtype_word(w.dtype)}")
+    ct = D.float32 if input.dtype in (D.bfloat16, D.float16) else input.dtype
+    a, b = cast(input, ct), cast(end, ct)
+    diff = sub(b, a)
+    if isinstance(w, Tensor):
+        w = cast(w, ct)
+        small = lt(unary("abs", w), 0.5)
+        r = where(small, add(a, mul(w, diff)), sub(b, mul(diff, rsub(w, 1))))
+    elif abs(w) < 0.5:
+        r = add(a, mul(diff, w))
+    else:
+        r = sub(b, mul(diff, 1 - w))
+    return _out(cast(r, input.dtype), out)
+
+
+def _dtype_word(dt) -> str:
+    return {"float32": "float", "float64": "double", "float16": "c10::Half",
+            "bfloat16": "c10::BFloat16", "int64": "long int", "int32": "int",
+            "bool": "bool"}.get(dt.name, dt.name)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1, out=None):
@@ -429,12 +501,14 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
 
 
 def square(input, *, out=None):
-    return _out(mul(input, input) if input.dtype.category != _FLOAT_CATEGORY
-                else record("square", (input,)), out)
+    if input.dtype.category == _FLOAT_CATEGORY:
+        return _out(record("square", (input,)), out)
+    x = cast(input, D.int64) if input.dtype is D.bool_ else input  # torch: pow(x, 2)
+    return _out(mul(x, x), out)
 
 
 def frac(input, *, out=None):
-    return _out(record("frac", (input,)), out)
+    return _out(unary("frac", input), out)
 
 
 def sgn(input):
@@ -450,7 +524,8 @@ def exp2(input):
 
 
 def logit(input, eps=None):
-    x = input if eps is None else clamp(input, eps, 1 - eps)
+    x = input if input.dtype.category == _FLOAT_CATEGORY else cast(input, D.get_default_dtype())
+    x = x if eps is None else clamp(x, eps, 1 - eps)
     return unary("log", div(x, rsub(x, 1)))
 
 
@@ -469,6 +544,44 @@ def deg2rad(input):
 
 def rad2deg(input):
     return mul(input, float(180.0 / np.pi))
+
+
+def logaddexp(input, other):
+    """log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|))."""
+    m = maximum(input, other)
+    d = unary("abs", sub(input, other))
+    r = add(m, unary("log1p", unary("exp", unary("neg", d))))
+    return where(eq(input, other), add(input, float(np.log(2.0))), r)  # also inf == inf
+
+
+def logaddexp2(input, other):
+    ln2 = float(np.log(2.0))
+    return div(logaddexp(mul(input, ln2), mul(other, ln2)), ln2)
+
+
+def copysign(input, other):
+    """|input| with the sign of other (negative zero included, as torch)."""
+    other = _as_operand(other)
+    neg = signbit(other) if isinstance(other, Tensor) else bool(np.signbit(other))
+    x = input if input.dtype.category == _FLOAT_CATEGORY else cast(input, D.get_default_dtype())
+    a = unary("abs", x)
+    if isinstance(neg, bool):
+        return unary("neg", a) if neg else a
+    return where(neg, unary("neg", a), a)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Lazy membership test: compares every element with every test element."""
+    e = _as_operand(elements)
+    t = _as_operand(test_elements)
+    if not isinstance(t, Tensor):
+        from .factories import tensor
+        t = tensor(t)
+    if not isinstance(e, Tensor):
+        from .factories import tensor
+        e = tensor(e)
+    hit = eq(e.unsqueeze(-1), t.reshape(-1)).any(-1)
+    return logical_not(hit) if invert else hit
 
 
 def _simple(op):
@@ -501,7 +614,8 @@ FUNCTIONS.update({
     "clamp_max": clamp_max, "where": where, "masked_fill": masked_fill, "lerp": lerp,
     "addcmul": addcmul, "addcdiv": addcdiv, "nan_to_num": nan_to_num, "square": square,
     "frac": frac, "sgn": sgn, "erfc": erfc, "exp2": exp2, "logit": logit, "xlogy": xlogy,
-    "hypot": hypot, "deg2rad": deg2rad, "rad2deg": rad2deg,
+    "hypot": hypot, "deg2rad": deg2rad, "rad2deg": rad2deg, "logaddexp": logaddexp,
+    "logaddexp2": logaddexp2, "copysign": copysign, "isin": isin,
 })
 
 # Tensor methods: the function taking the tensor as `input`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 from ..ir import dtypes as D
@@ -34,15 +35,20 @@ _RT["aminmax"] = return_type("aminmax", ("min", "max"))
 
 
 def _dims(x: Tensor, dim) -> tuple:
+    """Normalized reduction dims (None or () = all). A 0-d tensor accepts dim 0 / -1 and has
+    nothing to reduce over."""
     if isinstance(dim, list):
         dim = tuple(dim)
     if dim == ():
         return tuple(range(x.ndim))
+    if x.ndim == 0 and dim is not None:
+        normalize_dims(dim, 0)
+        return ()
     return normalize_dims(dim, x.ndim)
 
 
 def _check_nonempty(x: Tensor, dims: tuple, name: str) -> None:
-    if x.numel() == 0 and (not dims or any(x.shape[d] == 0 for d in dims)):
+    if x.numel() == 0 and (not dims or builtins.any(x.shape[d] == 0 for d in dims)):
         if not dims or len(dims) == x.ndim:
             raise RuntimeError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
@@ -144,11 +150,18 @@ def aminmax(input, *, dim=None, keepdim=False):
 
 
 def _arg(op: str, input, dim, keepdim):
+    if input.dtype is D.bool_:
+        raise RuntimeError(f"{op}(): does not support bool input")
     if dim is not None:
-        dim = normalize_dim(dim, max(input.ndim, 1)) if input.ndim else None
+        dim = normalize_dim(dim, input.ndim)
+        if input.ndim == 0:
+            dim = None
     if input.numel() == 0:
-        raise RuntimeError(
-            f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if dim is None:
+            raise IndexError(
+                f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+        if input.shape[dim] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
     return record(op, (input,), {"dim": dim, "keepdim": bool(keepdim)})
 
 
@@ -195,11 +208,13 @@ def gather(input, dim, index, *, sparse_grad=False):
 
 
 def all(input, dim=None, keepdim=False):
-    return _reduce("all", input, dim, keepdim)
+    r = _reduce("all", input, dim, keepdim)
+    return cast(r, D.uint8) if input.dtype is D.uint8 else r   # torch keeps uint8
 
 
 def any(input, dim=None, keepdim=False):
-    return _reduce("any", input, dim, keepdim)
+    r = _reduce("any", input, dim, keepdim)
+    return cast(r, D.uint8) if input.dtype is D.uint8 else r
 
 
 def count_nonzero(input, dim=None):
@@ -284,9 +299,14 @@ def median(input, dim=None, keepdim=False):
     if dim is None:
         flat = input.reshape(-1)
         n = flat.shape[0]
+        if n == 0:
+            from .factories import full
+            return full((), float("nan"), dtype=input.dtype, device=input.device)
         idx = argsort(flat, 0).narrow(0, (n - 1) // 2, 1)
         return gather(flat, 0, idx).reshape(())
     d = normalize_dim(dim, input.ndim)
+    if input.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
     r = kthvalue(input, (input.shape[d] - 1) // 2 + 1, d, keepdim)
     return _RT["median"](r.values, r.indices)
 
@@ -294,8 +314,8 @@ def median(input, dim=None, keepdim=False):
 def softmax(input, dim, dtype=None, _stacklevel=3):
     x = cast(input, D.as_dtype(dtype)) if dtype is not None else input
     if x.dtype.category < _FLOAT:
-        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for "
-                           f"'{_TORCH_NAMES[x.dtype.name]}'")
+        raise NotImplementedError(f"\"softmax_lastdim_kernel_impl\" not implemented for "
+                                  f"'{_TORCH_NAMES[x.dtype.name]}'")
     if x.ndim == 0:
         normalize_dim(dim, 0)
         return record("softmax", (x.reshape(1),), {"dim": 0}).reshape(())
@@ -305,8 +325,8 @@ def softmax(input, dim, dtype=None, _stacklevel=3):
 def log_softmax(input, dim, dtype=None, _stacklevel=3):
     x = cast(input, D.as_dtype(dtype)) if dtype is not None else input
     if x.dtype.category < _FLOAT:
-        raise RuntimeError(f"\"log_softmax_lastdim_kernel_impl\" not implemented for "
-                           f"'{_TORCH_NAMES[x.dtype.name]}'")
+        raise NotImplementedError(f"\"log_softmax_lastdim_kernel_impl\" not implemented for "
+                                  f"'{_TORCH_NAMES[x.dtype.name]}'")
     if x.ndim == 0:
         normalize_dim(dim, 0)
         return record("log_softmax", (x.reshape(1),), {"dim": 0}).reshape(())

@@ -144,6 +144,9 @@ def adjoint(input):
 
 def movedim(input, source, destination):
     nd = input.ndim
+    if isinstance(source, int) != isinstance(destination, int):
+        raise TypeError("movedim() received an invalid combination of arguments: source and "
+                        "destination must both be ints or both be tuples of ints")
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     if len(src) != len(dst):
@@ -357,20 +360,24 @@ def triu(input, diagonal=0):
 def cat(tensors, dim=0, *, out=None):
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
                             f"{type(t).__name__}")
-    # torch skips legacy empty 1-D tensors
-    nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)]
+    # torch skips legacy empty 1-D tensors; they are reshaped to an empty slab of the others'
+    # shape here so that they still take part (and get their empty gradient)
+    def legacy(t):
+        return t.ndim == 1 and t.shape[0] == 0
+    nonempty = [t for t in tensors if not legacy(t)]
     if not nonempty:
         return tensors[0].clone()
-    tensors = nonempty
-    ref = tensors[0]
+    ref = nonempty[0]
     if ref.ndim == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     d = normalize_dim(dim, ref.ndim)
+    empty_shape = tuple(0 if k == d else s for k, s in enumerate(ref.shape))
+    tensors = [reshape(t, *empty_shape) if legacy(t) else t for t in tensors]
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and "
@@ -517,7 +524,8 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
-    """The diagonal as a new tensor (lazyflow does not support writing through it)."""
+    """The diagonal as a new tensor: in torch a view, here a copy, so in-place writes to it
+    raise NotImplementedError instead of silently not reaching `input`."""
     import numpy as np
 
     from .factories import tensor
@@ -536,15 +544,19 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     rest = [d for d in range(nd) if d not in (d1, d2)]
     x = permute(input, *(rest + [d1, d2]))
     spec = tuple([None] * len(rest) + [0, 1])
-    return index_tensor(x, spec, [tensor(i1, device=input.device),
-                                  tensor(i2, device=input.device)])
+    out = index_tensor(x, spec, [tensor(i1, device=input.device),
+                                 tensor(i2, device=input.device)])
+    out._copy_of_view = "diagonal"   # writing to it would silently not reach `input`
+    return out
 
 
 def diag(input, diagonal_=0):
     if input.ndim == 1:
         return diag_embed(input, diagonal_)
     if input.ndim == 2:
-        return diagonal(input, diagonal_)
+        out = diagonal(input, diagonal_)
+        out._copy_of_view = None   # torch.diag returns a copy: writing to it is fine
+        return out
     raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{input.ndim}D")
 
 
@@ -579,7 +591,7 @@ def meshgrid(*tensors, indexing="ij"):
         raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
                            f"received: {indexing}")
     swap = indexing == "xy" and len(ts) >= 2
-    if swap:
+    if swap:   # as ATen: swap the first two inputs, build 'ij' grids, swap the first two back
         ts = [ts[1], ts[0]] + ts[2:]
     shape = tuple(t.numel() for t in ts)
     out = []
@@ -588,9 +600,66 @@ def meshgrid(*tensors, indexing="ij"):
         s[i] = t.numel()
         out.append(expand(reshape(t, *s), *shape))
     if swap:
-        out = [transpose(o, 0, 1) for o in out]
         out[0], out[1] = out[1], out[0]
     return tuple(out)
+
+
+def clone(input, *, memory_format=None):
+    return input.clone()
+
+
+def detach(input):
+    return input.detach()
+
+
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """n-th forward difference along dim (with optional prepended/appended values)."""
+    d = normalize_dim(dim, input.ndim)
+    x = input
+    if prepend is not None or append is not None:
+        parts = [p if p.ndim else p.expand(*(s if k != d else 1 for k, s in
+                                              enumerate(input.shape)))
+                 for p in (prepend, input, append) if p is not None]
+        x = cat(parts, d)
+    for _ in range(n):
+        size = x.shape[d]
+        if size == 0:
+            break
+        hi = narrow(x, d, 1, size - 1)
+        lo = narrow(x, d, 0, size - 1)
+        x = hi.logical_xor(lo) if x.dtype is D.bool_ else hi - lo
+    return x
+
+
+def hsplit(input, indices_or_sections):
+    if input.ndim == 0:
+        raise RuntimeError("torch.hsplit requires a tensor with at least 1 dimension, but got a "
+                           "tensor with 0 dimensions!")
+    return tensor_split(input, indices_or_sections, 1 if input.ndim > 1 else 0)
+
+
+def vsplit(input, indices_or_sections):
+    if input.ndim < 2:
+        raise RuntimeError("torch.vsplit requires a tensor with at least 2 dimension, but got a "
+                           f"tensor with {input.ndim} dimensions!")
+    return tensor_split(input, indices_or_sections, 0)
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    d0, d1 = normalize_dim(dims[0], input.ndim), normalize_dim(dims[1], input.ndim)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, (d0,)), d0, d1)
+    return input.clone()
 
 
 def swapaxes(input, axis0, axis1):
@@ -609,11 +678,13 @@ FUNCTIONS = {
     "atleast_2d": atleast_2d, "atleast_3d": atleast_3d, "vstack": vstack, "row_stack": row_stack,
     "hstack": hstack, "dstack": dstack, "column_stack": column_stack, "tile": tile,
     "repeat_interleave": repeat_interleave, "diagonal": diagonal, "diag": diag,
-    "diag_embed": diag_embed, "trace": trace, "meshgrid": meshgrid,
+    "diag_embed": diag_embed, "trace": trace, "meshgrid": meshgrid, "clone": clone,
+    "detach": detach, "diff": diff, "hsplit": hsplit, "vsplit": vsplit, "rot90": rot90,
 }
 METHODS = {k: v for k, v in FUNCTIONS.items()
            if k not in ("cat", "concat", "concatenate", "stack", "atleast_1d", "atleast_2d",
                         "atleast_3d", "vstack", "row_stack", "hstack", "dstack", "column_stack",
-                        "broadcast_tensors", "broadcast_shapes", "meshgrid")}
+                        "broadcast_tensors", "broadcast_shapes", "meshgrid", "clone",
+                        "detach")}
 METHODS.update({"view": view, "view_as": view_as, "reshape_as": reshape_as, "expand": expand,
                 "expand_as": expand_as, "repeat": repeat})

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from ..ir import dtypes as D
+from ..ir.op_random import randint_words
 from ..ir.philox import counters_used
 from .device import as_device, check_device
 from .factories import parse_size
@@ -140,9 +141,9 @@ def _float_dtype(dtype) -> D.dtype:
 
 
 def _random(op: str, shape: tuple, dt: D.dtype, generator, device, extra=(), attrs=None,
-            requires_grad=False) -> Tensor:
+            requires_grad=False, words: int = 1) -> Tensor:
     dev = check_device(as_device(device))
-    n = 1
+    n = words
     for s in shape:
         n *= s
     s, o = _gen_for(generator, dev)._draw(n)
@@ -186,8 +187,9 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
     dt = D.as_dtype(dtype) if dtype is not None else D.int64
+    low, high = int(low), int(high)
     return _random("randint", parse_size((size,) if isinstance(size, int) else tuple(size)), dt,
-                   generator, device, extra=(int(low), int(high)))
+                   generator, device, extra=(low, high), words=randint_words(high - low))
 
 
 def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -226,7 +228,10 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         from ..ir.shapes import broadcast_shapes
         shape = broadcast_shapes(tuple(mean.shape) if isinstance(mean, Tensor) else (),
                                  tuple(std.shape) if isinstance(std, Tensor) else ())
-        if isinstance(std, Tensor) and (std < 0).any().item():
+        # torch checks std >= 0 eagerly; here that would be a hidden barrier, so only values
+        # that are already computed are checked
+        if isinstance(std, Tensor) and std._value().data is not None and std.numel() and \
+                float(np.asarray(std._data("normal")).min()) < 0:
             raise RuntimeError("normal expects all elements of std >= 0.0")
         z = _random("normal", shape, ref.dtype, generator, ref.device)
         return z * std + mean
@@ -272,7 +277,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
 
 def poisson(input, generator=None) -> Tensor:
     """Poisson samples by inversion of the CDF over uniforms (exact; a barrier on rates)."""
+    from ..runtime.metrics import counter_inc
     from .factories import tensor
+    counter_inc("DataDependentBarrier")   # the sampling loop runs on the rates' values
     lam = np.asarray(input._data("poisson"), dtype=np.float64)
     u = np.asarray(rand(*input.shape, generator=generator, dtype=D.float64)._data("poisson"))
     k = np.zeros_like(lam)
@@ -333,13 +340,19 @@ def cauchy_(self, median=0.0, sigma=1.0, *, generator=None) -> Tensor:
     return self._assign_sample(unary("tan", (u - 0.5) * float(np.pi)) * sigma + median)
 
 
+# random_() with no bounds: [0, 2**mantissa_bits] for floats (every integer there is exact),
+# [0, max] for integers, as torch
+_RANDOM_TO = {"float32": 2 ** 24 + 1, "float64": 2 ** 53 + 1, "float16": 2 ** 11 + 1,
+              "bfloat16": 2 ** 8 + 1, "bool": 2}
+
+
 def random_(self, from_=0, to=None, *, generator=None) -> Tensor:
+    """Integers uniform in [from_, to): random_(to) is [0, to), random_() the dtype's range."""
     if to is None:
-        if from_ != 0 and to is None:
+        if from_ != 0:
             from_, to = 0, from_
         else:
-            to = 2 ** 24 + 1 if self.dtype.is_floating_point else int(
-                np.iinfo(self.dtype.np).max) + 1 if self.dtype is not D.bool_ else 2
+            to = _RANDOM_TO.get(self.dtype.name) or int(np.iinfo(self.dtype.np).max) + 1
     r = randint(from_, to, tuple(self.shape), generator=generator, device=self.device)
     return self._assign_sample(r.to(self.dtype))
 

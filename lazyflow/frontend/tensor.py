@@ -131,6 +131,7 @@ class Tensor:
     _retains_grad = False
     _hooks = None
     _detached = False
+    _copy_of_view = None    # e.g. 'diagonal': a torch view that lazyflow returns as a copy
     _grad_accumulator = None
     _is_param = False
     __array_priority__ = 1000
@@ -368,12 +369,12 @@ class Tensor:
 
     def __float__(self) -> float:
         if self.numel() != 1:
-            raise TypeError("only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self._data("float").reshape(()).item())
 
     def __int__(self) -> int:
         if self.numel() != 1:
-            raise TypeError("only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self._data("int").reshape(()).item())
 
     def __index__(self) -> int:
@@ -482,6 +483,12 @@ class Tensor:
 
     # ------------------------------------------------------------------ in-place machinery
     def _check_inplace(self) -> None:
+        owner = self if self._base is None else self._base
+        if owner._copy_of_view is not None:
+            raise NotImplementedError(
+                f"in-place writes to the result of {owner._copy_of_view}() are not supported: in "
+                f"torch it is a view of its input, in lazyflow a copy (write to the input with "
+                f"index assignment instead)")
         if GRAD.enabled:
             if self._rg and self.grad_fn is None and self._base is None:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an "
@@ -514,6 +521,8 @@ class Tensor:
         return self
 
     def _rebind(self, result: "Tensor") -> None:
+        if self._rg and not result._rg and GRAD.enabled:
+            result = _zero_grad_link(self, result)
         self._node = result._node
         if result.grad_fn is not None or (result._rg and not self._rg):
             self.grad_fn = result.grad_fn
@@ -549,6 +558,8 @@ class Tensor:
         n = new
         for (op, attrs), v in zip(reversed(steps), reversed(vals)):
             n = _inverse_step(op, attrs, v, n)
+        if root._rg and not n._rg and GRAD.enabled:
+            n = _zero_grad_link(root, n)
         if root._detached_write_keeps_graph(n):
             root._node = n._value()
             root._version += 1
@@ -647,6 +658,13 @@ def _torch_type_name(dt) -> str:
     return {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
             "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
             "bool": "Bool"}[dt.name]
+
+
+def _zero_grad_link(old: Tensor, new: Tensor) -> Tensor:
+    """`new`'s value, recorded as overwriting all of `old`: a tensor that requires grad keeps
+    requiring it after `fill_`/`copy_` of a constant, with a zero gradient to its old value."""
+    spec = tuple((0, s, 1) for s in old._node.shape)
+    return record("setslice", (old, new), {"spec": spec})
 
 
 def _replay_step(cur: Tensor, op: str, attrs) -> Tensor:

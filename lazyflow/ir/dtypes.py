@@ -70,6 +70,9 @@ for _d in ALL_DTYPES:
 _BY_NP = {d.np: d for d in ALL_DTYPES if d is not bfloat16}
 
 _default_float = [float32]
+# memo of result types keyed by operand descriptions (frontend hot path); the default dtype
+# takes part in promotion, so changing it clears the memo
+RESULT_TYPE_CACHE: dict = {}
 
 
 def get_default_dtype() -> dtype:
@@ -81,6 +84,7 @@ def set_default_dtype(d: dtype) -> None:
     if not d.is_floating_point:
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default_float[0] = d
+    RESULT_TYPE_CACHE.clear()
 
 
 def from_numpy_dtype(npd) -> dtype:

@@ -51,7 +51,7 @@ def infer_compare(inputs, attrs):
 UNARY = {
     "neg": (np.negative, "negative", False, "Neg"),
     "abs": (np.abs, "absolute", False, "Abs"),
-    "sign": (np.sign, "sign", False, "Sign"),
+    "sign": (numerics.sign, None, False, "Sign"),
     "exp": (np.exp, "exp", True, "Exp"),
     "expm1": (np.expm1, "expm1", True, "Expm1"),
     "log": (np.log, "log", True, "Log"),
@@ -169,14 +169,14 @@ def _infer_where(inputs, attrs):
 
 
 def _clamp(x, *bounds, has_min=True, has_max=True, out=None):
+    """min(max(x, lo), hi) as torch: NaN in x propagates, and hi wins when lo > hi."""
     lo = bounds[0] if has_min else None
     hi = bounds[-1] if has_max else None
     if lo is not None:
-        out = np.maximum(x, lo, out=out) if out is not None else np.maximum(x, lo)
-        x = out
+        x = np.maximum(x, lo, out=out) if out is not None else np.maximum(x, lo)
     if hi is not None:
-        out = np.minimum(x, hi, out=out) if out is not None else np.minimum(x, hi)
-    return out
+        x = np.minimum(x, hi, out=out) if out is not None else np.minimum(x, hi)
+    return x
 
 
 def _nan_to_num(x, nan=0.0, posinf=None, neginf=None, out=None):

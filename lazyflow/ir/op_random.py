@@ -12,7 +12,7 @@ from . import philox
 from .dtypes import as_dtype, int64
 from .registry import CREATION, RANDOM, OpDef, register
 
-__all__ = ["arange_len"]
+__all__ = ["arange_len", "randint_words"]
 
 
 def _infer_attr_shape(inputs, attrs):
@@ -27,11 +27,22 @@ def _normal(seed, offset, shape, dtype):
     return philox.normal(shape, as_dtype(dtype).np, seed, offset)
 
 
+def randint_words(span: int) -> int:
+    """32-bit words drawn per value: two when the range needs more than 32 bits."""
+    return 2 if span > 2 ** 32 else 1
+
+
 def _randint(seed, offset, low, high, shape, dtype):
     n = int(np.prod(shape, dtype=np.int64))
     span = int(high) - int(low)
-    b = philox.bits32(n, seed, offset)
-    r = (b % np.uint64(max(span, 1))).astype(np.int64) + int(low)
+    if randint_words(span) == 1:
+        b = philox.bits32(n, seed, offset)
+    else:
+        w = philox.bits32(2 * n, seed, offset).reshape(n, 2)
+        b = (w[:, 0] << np.uint64(32)) | w[:, 1]
+    r = b % np.uint64(max(span, 1))
+    # low + r without overflowing int64 when the range is the whole int64 line
+    r = (r.astype(np.int64) if span <= 2 ** 63 else r.view(np.int64)) + np.int64(low)
     return r.reshape(shape).astype(as_dtype(dtype).np, copy=False)
 
 
@@ -110,17 +121,40 @@ def arange_len(start, end, step):
     return max(0, math.ceil((end - start) / step))
 
 
+def _dtype_rounding(d):
+    """The rounding of one arithmetic op in dtype d (torch computes linspace in its dtype)."""
+    if d.name == "bfloat16":
+        from .numerics import round_bf16
+        return lambda v: round_bf16(np.asarray(v, np.float32))
+    return lambda v: np.asarray(v).astype(d.np)
+
+
 def _linspace(start, end, steps, dtype, shape=None):
+    """torch's CPU formula: start + step * i for the first half, end - step * (steps - 1 - i)
+    for the rest, with every operation in the output dtype (integers: a double step)."""
     d = as_dtype(dtype)
     if steps == 1:
-        return np.full((1,), start, dtype=np.float64).astype(d.np)
-    step = (end - start) / (steps - 1)
-    i = np.arange(steps, dtype=np.float64)
-    half = steps // 2
-    r = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
+        return _dtype_rounding(d)(np.full((1,), start, np.float64)) if d.is_floating_point \
+            else np.full((1,), int(start), d.np)
+    i = np.arange(steps, dtype=np.int64)
+    first = i < steps // 2
     if not d.is_floating_point:
-        r = np.trunc(r)
-    return r.astype(d.np)
+        s, e = int(start), int(end)   # the scalars are converted to the integer type first
+        step = (e - s) / (steps - 1)
+        r = np.where(first, s + step * i, e - step * (steps - 1 - i))
+        return np.trunc(r).astype(d.np)
+    rnd = _dtype_rounding(d)
+    s, e = rnd(start), rnd(end)
+    step = rnd(rnd(e - s) / rnd(steps - 1))
+    if d.itemsize == 2:   # c10::Half / BFloat16 round every operation
+        lo = rnd(s + rnd(step * rnd(i)))
+        hi = rnd(e - rnd(step * rnd(steps - 1 - i)))
+    else:                 # float/double: a fused multiply-add, emulated in wider precision
+        wide = np.longdouble if d.itemsize == 8 else np.float64
+        st = step.astype(wide)
+        lo = rnd(s.astype(wide) + st * i)
+        hi = rnd(e.astype(wide) - st * (steps - 1 - i))
+    return np.where(first, lo, hi)
 
 
 def _eye(n, m, dtype, shape=None):

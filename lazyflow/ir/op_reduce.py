@@ -28,6 +28,8 @@ def _prod(x, dims=(), keepdim=False):
 
 
 def _mean(x, dims=(), keepdim=False):
+    if x.size == 0:  # NaN like torch, without numpy's "Mean of empty slice" warning
+        return np.full(reduced_shape(x.shape, dims, keepdim), np.nan, x.dtype)
     return np.mean(x, axis=dims, keepdims=keepdim, dtype=_acc(x)).astype(x.dtype, copy=False)
 
 
@@ -53,7 +55,7 @@ def _var(x, dims=(), keepdim=False, correction=1):
     n = 1
     for d in dims:
         n *= x.shape[d]
-    mean = np.mean(xx, axis=dims, keepdims=True)
+    mean = np.sum(xx, axis=dims, keepdims=True) / max(n, 1)  # empty: 0/0 below gives NaN
     dev = xx - mean
     s = np.sum(dev * dev, axis=dims, keepdims=keepdim)
     denom = max(n - correction, 0)

@@ -106,7 +106,7 @@ register(OpDef("triu", SHAPE, _same, _triu, torch_name="Triu"))
 # ----------------------------------------------------------------------------- indexing
 def index_result_shape(xshape: tuple, spec: tuple, idx_shapes: list) -> tuple:
     """numpy/torch advanced-indexing result shape for x[spec] (None = ':', k = k-th index)."""
-    b = broadcast_many(*idx_shapes) if idx_shapes else ()
+    b = index_broadcast(idx_shapes) if idx_shapes else ()
     adv = [i for i, e in enumerate(spec) if e is not None]
     rest = list(xshape[len(spec):])
     if not adv:
@@ -141,6 +141,16 @@ def _index_put(x, value, *idx, spec, accumulate=False):
 def _infer_index(inputs, attrs):
     x = inputs[0]
     return index_result_shape(x.shape, attrs["spec"], [i.shape for i in inputs[1:]]), x.dtype
+
+
+def index_broadcast(idx_shapes: list) -> tuple:
+    """Broadcast shape of advanced indices; IndexError with torch's message if they clash."""
+    try:
+        return broadcast_many(*idx_shapes)
+    except RuntimeError:
+        shapes = ", ".join(str(list(s)) for s in idx_shapes)
+        raise IndexError("shape mismatch: indexing tensors could not be broadcast together "
+                         f"with shapes {shapes}") from None
 
 
 def _index_select(x, index, dim=0):
@@ -187,7 +197,9 @@ def _scatter(x, index, src, dim=0, reduce=None):
         return out
     _check_index(index, out.shape[dim], "scatter")
     view = _restrict(out, index.shape, dim)
-    val = _restrict(src, index.shape, dim) if isinstance(src, np.ndarray) and src.ndim else src
+    # src is read at the index's own positions: restrict it to index.shape in every dim
+    val = src[tuple(slice(0, n) for n in index.shape)] if isinstance(src, np.ndarray) and \
+        src.ndim else src
     fancy = _along_axis(index, dim)
     if reduce is None:
         view[fancy] = val

@@ -92,7 +92,11 @@ def check_reshape(shape: tuple, new: tuple) -> tuple:
             raise RuntimeError(f"invalid shape dimension {s}")
     if infer:
         known = numel([s for s in new if s != -1])
-        if known == 0 or n % known:
+        if known == 0:
+            raise RuntimeError(
+                f"cannot reshape tensor of {n} elements into shape {list(new)} because the "
+                "unspecified dimension size -1 can be any value and is ambiguous")
+        if n % known:
             raise RuntimeError(f"shape '{list(new)}' is invalid for input of size {n}")
         new = tuple(n // known if s == -1 else s for s in new)
     elif numel(new) != n:

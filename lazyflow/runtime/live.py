@@ -2,9 +2,10 @@
 and the guard that keeps a never-synced pending graph from growing without bound.
 
 Every tensor created by an op is appended as a weak reference (cheap, on the hot path). Every
-`CHECK_EVERY` appends, dead references and materialized tensors are pruned, and if more than
-`GRAPH_SIZE_LIMIT` IR nodes were created since the last barrier and the live pending graph
-really is that large, everything live is materialized (counter ``AutoMaterialize``).
+`CHECK_EVERY` appends (or half the size limit, if smaller), dead references and materialized
+tensors are pruned, and if more than `GRAPH_SIZE_LIMIT` IR nodes were created since the last
+barrier and the live pending graph really is that large, everything live is materialized
+(counter ``AutoMaterialize``). Both bounds are read at each check, so tests may patch them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ def prune() -> None:
         if t is not None and (t._base is not None or t._node.data is None):
             keep(r)
     refs[:] = alive
-    limit[0] = len(refs) + CHECK_EVERY
+    limit[0] = len(refs) + check_interval()
+
+
+def check_interval() -> int:
+    """Appends between two maintenance passes: often enough to catch a graph of twice the
+    size limit, rarely enough to cost nothing per op."""
+    return max(1, min(CHECK_EVERY, GRAPH_SIZE_LIMIT // 2))
 
 
 def note_sync() -> None:

@@ -1,0 +1,170 @@
+"""Derive the erf approximation coefficients used by lazyflow.ir.numerics.erf.
+
+    python tools/gen_erf_coeffs.py            # rewrites lazyflow/ir/erf_coeffs.py
+    python tools/gen_erf_coeffs.py --check    # only fits and prints the error report
+
+Two regions per precision (evaluation is always in float64; float32 results are rounded once):
+  |x| <  B : erf(x) = x * P(x^2), P fitted for minimal relative error.
+  |x| >= B : erf(x) = sign(x) * (1 - exp(-a^2) * R(s) / S(s)),  a = min(|x|, XMAX),
+             s = (a - B) / (XMAX - B), R/S fitted to G(a) = exp(a^2) * erfc(a) for minimal
+             error in erf, i.e. weight exp(-a^2) / erf(a) on the error of G.
+XMAX is where erfc falls below half an ulp of 1, so erf rounds to +-1 beyond it.
+
+Fits are discrete least squares on Chebyshev nodes in mpmath (high precision), with Lawson's
+reweighting to approach the minimax error; the rational fit linearizes f*S - R = 0 with the
+previous denominator as weight (Sanathanan-Koerner iteration). The report gives each fit's
+error with the coefficients rounded to float64, as evaluated exactly in mpmath.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import mpmath as mp
+
+mp.mp.dps = 50
+
+# precision -> (B, small degree, (numerator, denominator) degrees, XMAX)
+CONFIG = {
+    "F64": (1.0, 11, (6, 6), 6.0),
+    "F32": (1.0, 6, (3, 3), 4.0),
+}
+OUT = os.path.join(os.path.dirname(__file__), "..", "lazyflow", "ir", "erf_coeffs.py")
+
+
+def cheb_nodes(n: int) -> list:
+    """n Chebyshev nodes on [0, 1] (clustered at the ends, where polynomial errors peak)."""
+    return [(1 + mp.cos(mp.pi * (2 * k + 1) / (2 * n))) / 2 for k in range(n)]
+
+
+def lstsq(rows: list, rhs: list) -> list:
+    sol = mp.qr_solve(mp.matrix(rows), mp.matrix(rhs))[0]
+    return [sol[i] for i in range(len(rows[0]))]
+
+
+def poly(c: list, s):
+    r = mp.mpf(0)
+    for v in reversed(c):
+        r = r * s + v
+    return r
+
+
+def fit_small(deg: int, b: float, iters: int = 8) -> tuple:
+    """P with erf(x) ~ x * P(x^2) on |x| < b: minimize max |P(t) / (erf(x)/x) - 1|."""
+    n = 4 * deg + 40
+    ss = cheb_nodes(n)
+    bb = mp.mpf(b) ** 2
+    f = []
+    for s in ss:
+        x = mp.sqrt(s * bb)
+        f.append(mp.erf(x) / x if x else 2 / mp.sqrt(mp.pi))
+    w = [mp.mpf(1)] * n
+    best = None
+    for _ in range(iters):
+        rows = [[w[i] * ss[i] ** k / f[i] for k in range(deg + 1)] for i in range(n)]
+        c = lstsq(rows, w)
+        err = [(poly(c, ss[i]) - f[i]) / f[i] for i in range(n)]
+        m = max(abs(e) for e in err)
+        if best is None or m < best[0]:
+            best = (m, c)
+        w = _lawson(w, err, m)
+    # coefficients in t = x^2 (s = t / b^2)
+    return [float(v / bb ** k) for k, v in enumerate(best[1])]
+
+
+def _lawson(w: list, err: list, m) -> list:
+    w = [wi * mp.sqrt(abs(e) / m + mp.mpf(10) ** -25) for wi, e in zip(w, err)]
+    total = sum(w)
+    return [wi * len(w) / total for wi in w]
+
+
+def fit_large(p: int, q: int, b: float, xmax: float, iters: int = 15) -> tuple:
+    """R/S with exp(a^2) erfc(a) ~ R(s)/S(s), S(0) = 1, weighted by exp(-a^2)/erf(a)."""
+    n = 6 * (p + q) + 60
+    ss = cheb_nodes(n)
+    xs = [b + s * (xmax - b) for s in ss]
+    g = [mp.exp(x * x) * mp.erfc(x) for x in xs]
+    wt = [mp.exp(-x * x) / mp.erf(x) for x in xs]
+    lw = [mp.mpf(1)] * n
+    sprev = [mp.mpf(1)] * n
+    best = None
+    for _ in range(iters):
+        rows, rhs = [], []
+        for i, s in enumerate(ss):
+            sc = wt[i] * lw[i] / sprev[i]
+            rows.append([sc * s ** k for k in range(p + 1)] +
+                        [-sc * g[i] * s ** k for k in range(1, q + 1)])
+            rhs.append(sc * g[i])
+        c = lstsq(rows, rhs)
+        num, den = c[:p + 1], [mp.mpf(1)] + c[p + 1:]
+        sprev = [poly(den, s) for s in ss]
+        err = [wt[i] * (poly(num, ss[i]) / sprev[i] - g[i]) for i in range(n)]
+        m = max(abs(e) for e in err)
+        if best is None or m < best[0]:
+            best = (m, num, den)
+        lw = _lawson(lw, err, m)
+    return [float(v) for v in best[1]], [float(v) for v in best[2]]
+
+
+def erf_model(x, b, small, num, den, xmax):
+    """The approximation with float64-rounded coefficients, evaluated exactly."""
+    a = abs(x)
+    if a < b:
+        return x * poly([mp.mpf(c) for c in small], x * x)
+    a = min(a, mp.mpf(xmax))
+    s = (a - b) / (mp.mpf(xmax) - b)
+    e = mp.exp(-a * a) * poly([mp.mpf(c) for c in num], s) / poly([mp.mpf(c) for c in den], s)
+    return mp.sign(x) * (1 - e)
+
+
+def report(name, b, small, num, den, xmax) -> float:
+    worst = mp.mpf(0)
+    for k in range(1, 2001):
+        x = mp.mpf(k) * (xmax + 1) / 2000
+        exact = mp.erf(x)
+        worst = max(worst, abs(erf_model(x, b, small, num, den, xmax) / exact - 1))
+    print(f"{name}: max relative approximation error {float(worst):.3e} on (0, {xmax + 1}]")
+    return float(worst)
+
+
+def render(fits: dict) -> str:
+    lines = ['"""erf approximation coefficients.',
+             "",
+             "GENERATED by tools/gen_erf_coeffs.py: do not edit.",
+             "",
+             "Per precision: B (region boundary), SMALL (erf(x) = x * SMALL(x^2) for |x| < B,",
+             "ascending powers), NUM / DEN (erfc(a) = exp(-a^2) * NUM(s) / DEN(s) with",
+             "s = (a - B) / (XMAX - B), ascending powers) and XMAX (erf rounds to 1 beyond it).",
+             '"""', ""]
+    for name, (b, small, num, den, xmax) in fits.items():
+        lines.append(f"{name}_B = {b!r}")
+        lines.append(f"{name}_XMAX = {xmax!r}")
+        for label, coefs in (("SMALL", small), ("NUM", num), ("DEN", den)):
+            lines.append(f"{name}_{label} = (")
+            lines += [f"    {c!r}," for c in coefs]
+            lines.append(")")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="fit and report, write nothing")
+    args = ap.parse_args(argv)
+    fits = {}
+    for name, (b, deg, (p, q), xmax) in CONFIG.items():
+        small = fit_small(deg, b)
+        num, den = fit_large(p, q, b, xmax)
+        report(name, b, small, num, den, xmax)
+        fits[name] = (b, small, num, den, xmax)
+    if not args.check:
+        with open(OUT, "w") as fh:
+            fh.write(render(fits))
+        print(f"wrote {os.path.normpath(OUT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
