@@ -200,16 +200,16 @@ class _Task:
     """One backward pass: options and what to capture or accumulate."""
 
     __slots__ = ("retain_graph", "create_graph", "capture", "accumulate", "only_leaves",
-                 "only_nonleaf")
+                 "also_run")
 
     def __init__(self, retain_graph, create_graph, capture, accumulate, only_leaves,
-                 only_nonleaf):
+                 also_run=None):
         self.retain_graph = retain_graph
         self.create_graph = create_graph
         self.capture = capture            # {(id(fn), nr): grad or None} for autograd.grad
         self.accumulate = accumulate      # accumulate into leaves' .grad at all
         self.only_leaves = only_leaves    # None, or ids of the accumulators allowed to accumulate
-        self.only_nonleaf = only_nonleaf  # {(id(fn), nr): tensor} non-leaf backward(inputs=)
+        self.also_run = also_run          # ids of nodes to run although no target is below
 
 
 def _run_engine(roots: list, root_grads: list, task: _Task) -> None:
@@ -226,8 +226,8 @@ def _run_engine(roots: list, root_grads: list, task: _Task) -> None:
     if task.capture is not None or task.only_leaves is not None:
         targets = {k[0] for k in (task.capture or ())}
         targets |= task.only_leaves or set()
-        targets |= {k[0] for k in (task.only_nonleaf or ())}
-        run = _executable(root_fns, nodes, targets)
+        targets |= task.also_run or set()
+        run = _executable(root_fns, nodes, targets) | (task.also_run or set())
     heap: list = []
     tie = 0
     for fn in root_fns:
@@ -269,11 +269,6 @@ def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
             key = (id(fn), nr)
             if key in task.capture and g is not None:
                 task.capture[key] = _add(task.capture[key], g)
-    if task.only_nonleaf is not None:
-        for nr, g in enumerate(grads):
-            t = task.only_nonleaf.get((id(fn), nr))
-            if t is not None and g is not None:
-                _accumulate(t, g, task.create_graph)
     if type(fn) is AccumulateGrad:
         g = grads[0]
         if g is None or not task.accumulate:
@@ -424,17 +419,19 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
             raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     grads = _make_grads(tensors, grad_tensors)
     edges = _root_edges(tensors)
-    only_leaves = only_nonleaf = None
+    only_leaves = also_run = None
     if inputs is not None:
-        only_leaves, only_nonleaf = set(), {}
+        # as torch: non-leaf inputs get retain_grad() (for good) and their grad_fn runs
+        only_leaves, also_run = set(), set()
         for t in inputs:
             if not t._rg:
                 raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
             if t.grad_fn is None:
                 only_leaves.add(id(accumulator_of(t)))
             else:
-                only_nonleaf[(id(t.grad_fn), t._output_nr)] = t
-    task = _Task(retain_graph, create_graph, None, True, only_leaves, only_nonleaf)
+                t.retain_grad()
+                also_run.add(id(t.grad_fn))
+    task = _Task(retain_graph, create_graph, None, True, only_leaves, also_run)
     _run_engine(edges, grads, task)
 
 
@@ -470,7 +467,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         fn = t.grad_fn if t.grad_fn is not None else accumulator_of(t)
         keys.append((id(fn), t._output_nr if t.grad_fn is not None else 0))
     capture = dict.fromkeys(keys)
-    _run_engine(edges, grads, _Task(retain_graph, create_graph, capture, False, None, None))
+    _run_engine(edges, grads, _Task(retain_graph, create_graph, capture, False, None))
     result = []
     for i, (t, k) in enumerate(zip(inputs, keys)):
         g = capture.get(k)
