@@ -444,15 +444,15 @@ def test_hooks_run_for_autograd_grad_and_node_hooks():
     check(f, shapes=[(3,)], lib=True, forward_only=True)
 
 
-def test_post_accumulate_grad_hook():
-    for t in LIBS:
-        x = t.ones(2, requires_grad=True)
-        got = []
-        x.register_post_accumulate_grad_hook(lambda p: got.append(_np(p.grad).tolist()))
-        (x * 4).sum().backward()
-        assert got == [[4.0, 4.0]]
-        with pytest.raises(RuntimeError, match="non-leaf"):
-            (x * 2).register_post_accumulate_grad_hook(lambda p: None)
+@pytest.mark.parametrize("t", LIBS, ids=["torch", "lf"])
+def test_post_accumulate_grad_hook(t):
+    x = t.ones(2, requires_grad=True)
+    got = []
+    x.register_post_accumulate_grad_hook(lambda p: got.append(_np(p.grad).tolist()))
+    (x * 4).sum().backward()
+    assert got == [[4.0, 4.0]]
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda p: None)
 
 
 def test_hook_errors():
@@ -462,66 +462,66 @@ def test_hook_errors():
 
 
 # ----------------------------------------------------------------------------- grad modes
-def test_no_grad_enable_grad_set_grad_enabled():
-    for t in LIBS:
-        x = t.ones(2, requires_grad=True)
-        with t.no_grad():
-            assert not t.is_grad_enabled()
-            y = x * 2
-            with t.enable_grad():
-                z = x * 2
-        assert not y.requires_grad and y.grad_fn is None and z.requires_grad
-        t.set_grad_enabled(False)
-        try:
-            assert not t.is_grad_enabled() and not (x * 2).requires_grad
-        finally:
-            t.set_grad_enabled(True)
-        with t.set_grad_enabled(False):
-            assert not (x * 2).requires_grad
-        assert t.is_grad_enabled()
+@pytest.mark.parametrize("t", LIBS, ids=["torch", "lf"])
+def test_no_grad_enable_grad_set_grad_enabled(t):
+    x = t.ones(2, requires_grad=True)
+    with t.no_grad():
+        assert not t.is_grad_enabled()
+        y = x * 2
+        with t.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None and z.requires_grad
+    t.set_grad_enabled(False)
+    try:
+        assert not t.is_grad_enabled() and not (x * 2).requires_grad
+    finally:
+        t.set_grad_enabled(True)
+    with t.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert t.is_grad_enabled()
 
-        @t.no_grad()
-        def f1():
-            return (x * 2).requires_grad
+    @t.no_grad()
+    def f1():
+        return (x * 2).requires_grad
 
-        @t.no_grad
-        def f2():
-            return t.is_grad_enabled()
+    @t.no_grad
+    def f2():
+        return t.is_grad_enabled()
 
-        @t.enable_grad
-        def f3():
-            return (x * 2).requires_grad
+    @t.enable_grad
+    def f3():
+        return (x * 2).requires_grad
 
-        @t.set_grad_enabled(False)
-        def f4():
-            return t.is_grad_enabled()
+    @t.set_grad_enabled(False)
+    def f4():
+        return t.is_grad_enabled()
 
-        assert t.is_grad_enabled()
-        assert f1() is False and f2() is False and f4() is False
-        with t.no_grad():
-            assert f3() is True
+    assert t.is_grad_enabled()
+    assert f1() is False and f2() is False and f4() is False
+    with t.no_grad():
+        assert f3() is True
 
-        @t.no_grad()
-        def gen():
-            yield t.is_grad_enabled()
-            yield (x * 2).requires_grad
-        assert list(gen()) == [False, False] and t.is_grad_enabled()
+    @t.no_grad()
+    def gen():
+        yield t.is_grad_enabled()
+        yield (x * 2).requires_grad
+    assert list(gen()) == [False, False] and t.is_grad_enabled()
 
 
-def test_inference_mode():
-    for t in LIBS:
-        x = t.ones(2, requires_grad=True)
-        with t.inference_mode():
-            assert t.is_inference_mode_enabled() and not t.is_grad_enabled()
-            assert not (x * 2).requires_grad
-        with t.inference_mode(False):
-            assert not t.is_inference_mode_enabled() and (x * 2).requires_grad
+@pytest.mark.parametrize("t", LIBS, ids=["torch", "lf"])
+def test_inference_mode(t):
+    x = t.ones(2, requires_grad=True)
+    with t.inference_mode():
+        assert t.is_inference_mode_enabled() and not t.is_grad_enabled()
+        assert not (x * 2).requires_grad
+    with t.inference_mode(False):
+        assert not t.is_inference_mode_enabled() and (x * 2).requires_grad
 
-        @t.inference_mode
-        def f():
-            return t.is_grad_enabled(), t.is_inference_mode_enabled()
-        assert f() == (False, True)
-        assert t.is_grad_enabled() and not t.is_inference_mode_enabled()
+    @t.inference_mode
+    def f():
+        return t.is_grad_enabled(), t.is_inference_mode_enabled()
+    assert f() == (False, True)
+    assert t.is_grad_enabled() and not t.is_inference_mode_enabled()
 
 
 def test_no_grad_cuts_the_graph_and_values_still_flow():
