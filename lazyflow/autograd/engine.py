@@ -11,9 +11,7 @@ gradients accumulate in place when not building a graph (``create_graph=False``)
 
 from __future__ import annotations
 
-import heapq
-
-from ..frontend.tensor import Tensor, make
+from ..frontend.tensor import Tensor, make, record
 from ..ir.node import Node
 from .grad_mode import enable_grad, no_grad
 from .graph import FREED_MESSAGE, SAVES, AccumulateGrad, GradNode, accumulator_of
@@ -123,19 +121,22 @@ class VjpContext:
 
 
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Reduce a broadcast gradient back to `shape`."""
-    gs = tuple(g.shape)
+    """Reduce a broadcast gradient back to `shape` (one sum, no reshape when only leading dims
+    were broadcast)."""
+    gs = _shape_of(g)
     shape = tuple(shape)
     if gs == shape:
         return g
     lead = len(gs) - len(shape)
-    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
-                                      if s == 1 and gs[i + lead] != 1)
-    if dims:
-        g = g.sum(dim=dims, keepdim=True)
-    if lead or tuple(g.shape) != shape:
-        g = g.reshape(*shape)
-    return g
+    inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+    if not inner:
+        return record("sum", (g,), {"dims": tuple(range(lead)), "keepdim": False})
+    g = record("sum", (g,), {"dims": tuple(range(lead)) + inner, "keepdim": True})
+    return record("reshape", (g,), {"shape": shape}) if lead else g
+
+
+def _shape_of(t: Tensor) -> tuple:
+    return (t._node if t._base is None else t._value()).shape
 
 
 def _add(a, b):
@@ -147,52 +148,45 @@ def _add(a, b):
 
 
 # ----------------------------------------------------------------------------- graph walk
-def _discover(root_fns: list) -> tuple:
-    """All nodes reachable from the roots (id -> node) and their in-degree (id -> count)."""
-    nodes: dict = {}
-    deps: dict = {}
+def _seq(fn) -> int:
+    return fn.seq
+
+
+def _discover(root_fns: list) -> list:
+    """All nodes reachable from the roots, latest-created first.
+
+    A node is always created after the nodes its edges point to (an op is recorded after its
+    inputs; in-place rebinding and create_graph only add newer nodes), so decreasing creation
+    order is a topological order: every node runs after all nodes that send it gradients, in the
+    same order as torch's engine (which prioritizes by sequence number). Leaf accumulators
+    (seq -1) come last."""
+    seen = {id(fn) for fn in root_fns}
+    nodes = list(root_fns)
     stack = list(root_fns)
-    for fn in root_fns:
-        nodes[id(fn)] = fn
     while stack:
-        fn = stack.pop()
-        for e in fn.edges:
-            if e is None:
-                continue
-            nxt = e[0]
-            k = id(nxt)
-            deps[k] = deps.get(k, 0) + 1
-            if k not in nodes:
-                nodes[k] = nxt
-                stack.append(nxt)
-    return nodes, deps
+        for e in stack.pop().edges:
+            if e is not None and id(e[0]) not in seen:
+                seen.add(id(e[0]))
+                nodes.append(e[0])
+                stack.append(e[0])
+    nodes.sort(key=_seq, reverse=True)
+    return nodes
 
 
-def _executable(root_fns: list, nodes: dict, target_fns: set) -> set:
+def _executable(order: list, target_fns: set) -> set:
     """ids of nodes that must run to reach a target: a node runs when a child of it leads to a
     target (targets themselves are only read, unless they also lead to another target)."""
-    on_path: dict = {}
+    on_path: set = set()
     run = set()
-    order = []
-    seen = set()
-    stack = [(fn, False) for fn in root_fns]
-    while stack:
-        fn, done = stack.pop()
-        if done:
-            order.append(fn)
-            continue
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        stack.append((fn, True))
+    for fn in reversed(order):   # children before parents
         for e in fn.edges:
-            if e is not None and id(e[0]) not in seen:
-                stack.append((e[0], False))
-    for fn in order:   # children before parents
-        leads = any(e is not None and on_path.get(id(e[0])) for e in fn.edges)
-        if leads:
-            run.add(id(fn))
-        on_path[id(fn)] = leads or id(fn) in target_fns
+            if e is not None and id(e[0]) in on_path:
+                run.add(id(fn))
+                on_path.add(id(fn))
+                break
+        else:
+            if id(fn) in target_fns:
+                on_path.add(id(fn))
     return run
 
 
@@ -221,38 +215,25 @@ def _run_engine(roots: list, root_grads: list, task: _Task) -> None:
             slot = buffers[id(fn)] = {}
             root_fns.append(fn)
         slot[nr] = _add(slot.get(nr), g)
-    nodes, deps = _discover(root_fns)
+    order = _discover(root_fns)
     run = None
     if task.capture is not None or task.only_leaves is not None:
         targets = {k[0] for k in (task.capture or ())}
         targets |= task.only_leaves or set()
         targets |= task.also_run or set()
-        run = _executable(root_fns, nodes, targets) | (task.also_run or set())
-    heap: list = []
-    tie = 0
-    for fn in root_fns:
-        if deps.get(id(fn), 0) == 0:
-            heapq.heappush(heap, (-fn.seq, tie, fn))
-            tie += 1
+        run = _executable(order, targets) | (task.also_run or set())
     with (enable_grad() if task.create_graph else no_grad()):
-        while heap:
-            _, _, fn = heapq.heappop(heap)
+        for fn in order:
             slot = buffers.pop(id(fn), None)
             if slot is not None:
                 _process(fn, slot, buffers, task, run is None or id(fn) in run)
-            for e in fn.edges:
-                if e is None:
-                    continue
-                nxt = e[0]
-                k = id(nxt)
-                deps[k] -= 1
-                if deps[k] == 0:
-                    heapq.heappush(heap, (-nxt.seq, tie, nxt))
-                    tie += 1
 
 
 def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
-    grads = [slot.get(i) for i in range(fn.num_outputs)]
+    if fn.num_outputs == 1:
+        grads = [slot.get(0)]
+    else:
+        grads = [slot.get(i) for i in range(fn.num_outputs)]
     if fn.tensor_hooks:
         for nr, hook in list(fn.tensor_hooks):
             if grads[nr] is not None:
@@ -304,8 +285,10 @@ def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
         nxt, nr = e
         s = buffers.get(id(nxt))
         if s is None:
-            s = buffers[id(nxt)] = {}
-        s[nr] = _add(s.get(nr), gi)
+            buffers[id(nxt)] = {nr: gi}
+        else:
+            old = s.get(nr)
+            s[nr] = gi if old is None else old + gi
 
 
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
@@ -343,9 +326,10 @@ def _call_vjp(fn, g_out: list, create_graph: bool) -> tuple:
             out.append(None)
             continue
         shape, dt = m
-        if gi.dtype is not dt:
+        n = gi._node if gi._base is None else gi._value()
+        if n.dtype is not dt:
             gi = gi.to(dt)
-        if tuple(gi.shape) != shape:
+        if n.shape != shape:
             gi = sum_to(gi, shape)
         out.append(gi)
     return tuple(out)

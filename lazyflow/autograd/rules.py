@@ -17,7 +17,7 @@ import math
 
 from ..frontend import factories as _fac
 from ..frontend import ops_math as M
-from ..frontend.tensor import Tensor
+from ..frontend.tensor import Tensor, record
 from .engine import VJP, register_vjp
 
 __all__ = ["register_vjp", "zeros_of"]
@@ -302,7 +302,8 @@ def _sigmoid(x, out, g):
 
 @_unary("relu", "out")
 def _relu(x, out, g):
-    return M.where(M.gt(out, 0), g, 0.0)
+    # the hottest rule of a typical network: raw IR, no promotion logic (g has out's dtype)
+    return record("where", (record("gt", (out, 0)), g, 0.0), {"dtype": g.dtype.name})
 
 
 @_unary("erf", "x")

@@ -5,34 +5,55 @@ from __future__ import annotations
 from ..frontend import factories as _fac
 from ..frontend import ops_linalg as L
 from ..frontend import ops_math as M
+from ..frontend.tensor import record
 from ..ir.op_linalg import matmul_shape
 from .engine import register_vjp, sum_to
 
 __all__ = []
 
 
+def _mT(x):
+    nd = x.ndim
+    return record("permute", (x,), {"dims": tuple(range(nd - 2)) + (nd - 1, nd - 2)})
+
+
+def _reshaped(x, shape: tuple):
+    return x if tuple(x.shape) == tuple(shape) else record("reshape", (x,), {"shape": shape})
+
+
 @register_vjp("matmul")
 def _matmul(ctx, g):
     """torch.matmul's rules incl. 1-D operands (promoted, then squeezed) and broadcast batch
-    dims (summed away)."""
+    dims (summed away). Written with raw IR ops: no views, no no-op reshapes."""
     a, b = ctx.inputs
     na, nb = ctx.needs
-    a2 = a.unsqueeze(0) if a.ndim == 1 else a
-    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    g2 = g.reshape(*matmul_shape(tuple(a2.shape), tuple(b2.shape))) if a.ndim == 1 or \
-        b.ndim == 1 else g
+    sa, sb = ctx.shape(0), ctx.shape(1)
+    a2 = _reshaped(a, (1,) + sa) if len(sa) == 1 else a
+    b2 = _reshaped(b, sb + (1,)) if len(sb) == 1 else b
+    sa2, sb2 = tuple(a2.shape), tuple(b2.shape)
+    g2 = _reshaped(g, matmul_shape(sa2, sb2)) if len(sa) == 1 or len(sb) == 1 else g
     ga = gb = None
     if na:
-        ga = sum_to(g2 @ b2.transpose(-1, -2), tuple(a2.shape)).reshape(*a.shape)
+        ga = record("matmul", (g2, _mT(b2)), None)
+        ga = _reshaped(sum_to(ga, sa2), sa)
     if nb:
-        if a2.ndim > 2 and b2.ndim == 2:
+        if len(sa2) > 2 and len(sb2) == 2:
             # batch folded into rows: one [k, m] product instead of a batch of them summed
-            k = a2.shape[-1]
-            gb = a2.reshape(-1, k).transpose(0, 1) @ g2.reshape(-1, g2.shape[-1])
+            k = sa2[-1]
+            a_rows = _reshaped(a2, (_prod(sa2[:-1]), k))
+            g_rows = _reshaped(g2, (_prod(sa2[:-1]), tuple(g2.shape)[-1]))
+            gb = record("matmul", (_mT(a_rows), g_rows), None)
         else:
-            gb = sum_to(a2.transpose(-1, -2) @ g2, tuple(b2.shape))
-        gb = gb.reshape(*b.shape)
+            gb = sum_to(record("matmul", (_mT(a2), g2), None), sb2)
+        gb = _reshaped(gb, sb)
     return ga, gb
+
+
+def _prod(xs) -> int:
+    n = 1
+    for x in xs:
+        n *= x
+    return n
 
 
 @register_vjp("einsum")

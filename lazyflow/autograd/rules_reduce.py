@@ -8,7 +8,7 @@ from ..frontend import factories as _fac
 from ..frontend import ops_math as M
 from ..frontend import ops_reduce as R
 from ..frontend import ops_shape as S
-from ..frontend.tensor import Tensor
+from ..frontend.tensor import Tensor, record
 from .engine import register_vjp
 from .rules import zeros_of
 
@@ -16,13 +16,16 @@ __all__ = ["unreduce"]
 
 
 def unreduce(g: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
-    """Broadcast a reduced tensor back over the reduced dims."""
+    """Broadcast a reduced tensor back over the reduced dims (raw IR ops, no views)."""
+    shape = tuple(shape)
+    gs = tuple(g.shape)
     if not keepdim and dims:
-        s = list(g.shape)
+        s = list(gs)
         for d in sorted(dims):
             s.insert(d, 1)
-        g = g.reshape(*s)
-    return g.expand(*shape) if tuple(g.shape) != tuple(shape) else g
+        g = record("reshape", (g,), {"shape": tuple(s)})
+        gs = tuple(s)
+    return record("expand", (g,), {"shape": shape}) if gs != shape else g
 
 
 def _count(shape: tuple, dims: tuple) -> int:

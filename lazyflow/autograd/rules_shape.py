@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..frontend import factories as _fac
 from ..frontend import ops_math as M
 from ..frontend import ops_shape as S
 from ..frontend.tensor import Tensor, record
@@ -125,8 +126,18 @@ def _index_select(ctx, g):
 @register_vjp("gather", save=(1,))
 def _gather(ctx, g):
     _, idx = ctx.inputs
-    z = zeros_of(g, ctx.shape(0))
-    return record("scatter", (z, idx, g), {"dim": ctx.attrs["dim"], "reduce": "add"}), None
+    d = ctx.attrs["dim"]
+    shape = ctx.shape(0)
+    ishape = tuple(idx.shape)
+    if shape and ishape[d] == 1 and ishape[:d] + ishape[d + 1:] == shape[:d] + shape[d + 1:]:
+        # one pick per row (x.gather(1, labels[:, None]) of a cross entropy): a one-hot mask,
+        # elementwise and fusable, instead of zeros + scatter-add
+        iota = _fac.arange(shape[d], device=g.device)
+        iota = record("reshape", (iota,), {"shape": tuple(shape[d] if i == d else 1
+                                                          for i in range(len(shape)))})
+        return M.where(M.eq(iota, idx), g, 0.0), None
+    z = zeros_of(g, shape)
+    return record("scatter", (z, idx, g), {"dim": d, "reduce": "add"}), None
 
 
 def _scatter_saves(attrs):
