@@ -378,6 +378,11 @@ class Tensor:
     def __float__(self) -> float:
         if self.numel() != 1:
             raise TypeError("only one element tensors can be converted to Python scalars")
+        if self._rg:
+            import warnings
+            warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
+                          "unexpected behavior.\nConsider using tensor.detach() first.",
+                          UserWarning, stacklevel=2)
         return float(self._data("float").reshape(()).item())
 
     def __int__(self) -> int:
