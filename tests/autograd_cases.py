@@ -359,7 +359,30 @@ def _copy_into_slice(a, b):
     return y
 
 
+def _inplace_through_view_then_both(a):
+    y = a * 1
+    v = y[0]
+    v.mul_(2)
+    return v.exp().sum() + (y * y).sum()
+
+
+def _inplace_base_seen_by_old_view(a):
+    y = a * 1
+    v = y[:, 1:]
+    y.mul_(2).sin_()
+    return v * 3
+
+
+def _inplace_on_transposed_view(a, b):
+    y = a.clone()
+    y.t().mul_(b)
+    return y
+
+
 case("setitem_int", _setitem_int, [(3, 4)])
+case("inplace_through_view_then_both", _inplace_through_view_then_both, [(3, 4)])
+case("inplace_base_seen_by_old_view", _inplace_base_seen_by_old_view, [(3, 4)])
+case("inplace_on_transposed_view", _inplace_on_transposed_view, [(3, 4), (3,)])
 case("setitem_slice_tensor", _setitem_slice_tensor, [(3, 4), (3, 2)])
 case("setitem_adv", _setitem_adv, [(3, 4), (4,)], lib=True)
 case("setitem_mask", _setitem_mask, [(3, 4)])

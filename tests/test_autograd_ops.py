@@ -65,3 +65,25 @@ def test_gradcheck_float64(c):
     inputs = [lf.tensor(a, dtype=lf.float64, requires_grad=True) for a in arrays]
     fn = (lambda *xs: c.fn(lf, *xs)) if c.lib else c.fn
     assert lf.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_every_differentiable_op_has_a_vjp_rule():
+    from lazyflow.autograd.engine import VJP
+    from lazyflow.ir.registry import OPS
+    missing = [name for name, op in OPS.items() if op.differentiable and name not in VJP]
+    assert not missing
+
+
+def test_an_op_without_a_rule_raises_not_implemented_naming_it():
+    from lazyflow.frontend.tensor import record
+    from lazyflow.ir.op_elementwise import infer_unary
+    from lazyflow.ir.registry import ELEMENTWISE, OPS, OpDef, register
+    register(OpDef("test_no_vjp", ELEMENTWISE, infer_unary, lambda x: x * 1))
+    try:
+        x = lf.ones(3, requires_grad=True)
+        y = record("test_no_vjp", (x,))
+        assert y.requires_grad
+        with pytest.raises(NotImplementedError, match="'test_no_vjp'"):
+            y.sum().backward()
+    finally:
+        del OPS["test_no_vjp"]
