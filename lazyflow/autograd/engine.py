@@ -42,8 +42,9 @@ _FREED = FREED_MESSAGE
 
 
 def _wrap(node: Node, edge, differentiable: bool) -> Tensor:
-    """A tensor holding a saved value; differentiable (linked to `edge`) under create_graph."""
-    t = make(node) if node.data is None else _wrap_data(node)
+    """A temporary handle on a saved value (not registered as live: what the rule records from
+    it is); differentiable (linked to `edge`) under create_graph."""
+    t = _wrap_data(node)
     if differentiable and edge is not None:
         fn, nr = edge
         t.grad_fn = fn
