@@ -1,12 +1,12 @@
-"""The backward engine: walk the backward graph in dependency order and run VJP rules.
+"""The backward engine: walk the backward graph in topological order and run VJP rules.
 
 Nothing here computes: VJP rules record lazy ops, so `backward()` only extends the pending IR
 graph, and the next barrier runs forward, backward and the optimizer update together.
 
 Order and semantics follow torch's engine: a node runs once all gradients flowing into it are
-summed; among ready nodes the most recently created runs first; tensor hooks run on a node's
-incoming gradient before ``retain_grad`` stores it and before the node's own pre-hooks; leaf
-gradients accumulate in place when not building a graph (``create_graph=False``).
+summed, latest-created first; tensor hooks run on a node's incoming gradient before
+``retain_grad`` stores it and before the node's own pre-hooks; leaf gradients accumulate in place
+when not building a graph (``create_graph=False``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..frontend.tensor import Tensor, make, record
 from ..ir.node import Node
 from .grad_mode import enable_grad, no_grad
-from .graph import FREED_MESSAGE, SAVES, AccumulateGrad, GradNode, accumulator_of
+from .graph import FREED_MESSAGE, SAVES, AccumulateGrad, GradNode, accumulator_of, node_class
 
 __all__ = ["backward", "grad", "VJP", "VjpContext", "sum_to", "register_vjp"]
 
@@ -37,6 +37,7 @@ def register_vjp(*ops, save=None, save_out: bool = False):
                 None if save is None else frozenset(save), save_out)
         return fn
     return deco
+
 
 _FREED = FREED_MESSAGE
 
@@ -297,7 +298,13 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
     differentiable sum under create_graph)."""
     old = t._grad
     if old is None:
-        t._grad = g.clone() if create_graph else _fresh(g)
+        if create_graph:
+            g = g.clone()
+            if g.grad_fn is not None:   # torch copies into a fresh grad: "CopyBackwards"
+                g.grad_fn.__class__ = node_class("CopyBackwards")
+            t._grad = g
+        else:
+            t._grad = _fresh(g)
     elif not create_graph:
         old._assign(old + g)
     else:
