@@ -630,3 +630,21 @@ def test_float_of_a_tensor_requiring_grad_warns_like_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert x.item() == 2.0 and float(x.detach()) == 2.0
+
+
+@pytest.mark.parametrize("expr", ["x * 2", "t.where(x > 0, x, y)", "x.clamp(0, 1)",
+                                  "x.gather(0, t.tensor([1]))", "1 - x", "x * y"])
+def test_node_hooks_see_torchs_grad_inputs_and_can_replace_them(expr):
+    def run(t, a, b):
+        x = a.detach().requires_grad_()
+        y = b.detach().requires_grad_()
+        out = eval(expr, {"t": t, "x": x, "y": y})
+        seen = []
+
+        def hook(gi, go):
+            seen.append([g is None for g in gi])
+            return tuple(None if g is None else g * 3 for g in gi)
+        out.grad_fn.register_hook(hook)
+        out.sum().backward()
+        return x.grad, t.tensor(seen)
+    check(run, shapes=[(2,), (2,)], lib=True, forward_only=True)

@@ -15,6 +15,7 @@ from ..frontend.tensor import Tensor, make, record
 from ..ir.node import Node
 from .grad_mode import enable_grad, no_grad
 from .graph import FREED_MESSAGE, SAVES, AccumulateGrad, GradNode, accumulator_of, node_class
+from .naming import visible_positions
 
 __all__ = ["backward", "grad", "VJP", "VjpContext", "sum_to", "register_vjp"]
 
@@ -275,10 +276,7 @@ def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
                 grads = list(r)
     grads_in = _call_vjp(fn, grads, task.create_graph)
     if fn.hooks:
-        for h in list(fn.hooks):
-            r = h(grads_in, tuple(grads))
-            if r is not None:
-                grads_in = tuple(r)
+        grads_in = _call_node_hooks(fn, grads_in, tuple(grads))
     if not task.retain_graph:
         fn.release()
     for e, gi in zip(fn.edges, grads_in):
@@ -291,6 +289,19 @@ def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
         else:
             old = s.get(nr)
             s[nr] = gi if old is None else old + gi
+
+
+def _call_node_hooks(fn, grads_in: tuple, grads_out: tuple) -> tuple:
+    """Node hooks see torch's grad_inputs (one per torch input of the op, in torch's order)."""
+    pos = visible_positions(fn) if isinstance(fn, GradNode) else tuple(range(len(grads_in)))
+    for h in list(fn.hooks):
+        r = h(tuple(grads_in[i] for i in pos), grads_out)
+        if r is not None:
+            new = list(grads_in)
+            for j, i in enumerate(pos):
+                new[i] = r[j]
+            grads_in = tuple(new)
+    return grads_in
 
 
 def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:

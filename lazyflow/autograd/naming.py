@@ -13,7 +13,7 @@ from ..ir.node import Node
 from ..ir.registry import OPS
 from .graph import GradNode, node_class
 
-__all__ = ["class_for", "visible_edges"]
+__all__ = ["class_for", "visible_edges", "visible_positions"]
 
 
 def _n(name: str) -> type:
@@ -196,20 +196,24 @@ def class_for(op: str, ins: tuple, attrs: dict, out: Node) -> type:
 _NO_SCALAR_EDGES = {"clamp", "pow", "remainder", "fmod", "scatter", "index_put", "setslice"}
 
 
-def visible_edges(fn: GradNode) -> tuple:
+def visible_positions(fn: GradNode) -> tuple:
+    """Indices of the IR inputs that torch lists as the node's inputs (next_functions and the
+    grad_inputs a node hook sees), in torch's order."""
     op = fn.op
     out = []
-    for e, m in zip(fn.edges, fn.meta):
+    for i, m in enumerate(fn.meta):
         if m is None:   # a Python number
             if op in _NO_SCALAR_EDGES or (op in ("sub", "div") and not out):
                 continue
-            out.append(None)
-            continue
-        if not m[1].is_floating_point:
-            continue
-        out.append(e)
-    if op in ("add", "mul") and fn.meta and fn.meta[0] is None and len(out) == 2:
+            out.append(i)
+        elif m[1].is_floating_point:
+            out.append(i)
+    if op in ("add", "mul") and len(out) == 2 and fn.meta[out[0]] is None:
         out.reverse()   # 2 * x is x.mul(2)
-    if op == "where" and len(out) == 2 and fn.meta[1] is None and fn.meta[2] is not None:
-        out.reverse()   # masked_fill(x, mask, v): (self, value)
+    if op == "where" and len(out) == 2 and fn.meta[out[0]] is None:
+        out.reverse()   # masked_fill(x, mask, v) records where(mask, v, x): (self, value)
     return tuple(out)
+
+
+def visible_edges(fn: GradNode) -> tuple:
+    return tuple(fn.edges[i] for i in visible_positions(fn))
