@@ -129,7 +129,8 @@ def test_backward_graph_has_no_dead_forward_values():
     ops = [ln.split(" = ", 1)[1].split("(")[0].split()[-1] for ln in opt.splitlines()
            if " = " in ln]
     # x@w1 (for exp), g@w2.T and x.T@(...): the loss's own h@w2 and sum are dead for w1.grad
-    assert ops.count("matmul") == 3
+    # (counted inside fusion bodies too; passes may turn transposed operands into matmul_t)
+    assert sum(op.startswith("matmul") for op in ops) == 3
     assert ops.count("exp") == 1 and "sum" not in ops
 
 
