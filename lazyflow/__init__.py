@@ -14,6 +14,8 @@ from . import (  # noqa: E402
     debug,
     ir,  # noqa: F401 - registers the IR ops
     linalg,
+    optim,  # training stack: optimizers, lr schedulers
+    utils,  # utils.data: datasets, samplers, DataLoader
 )
 from .autograd.grad_mode import (
     enable_grad,
@@ -81,7 +83,9 @@ from .ir.dtypes import (
     uint8,
 )
 from .ir.dtypes import bool_ as bool  # noqa: A001 - torch.bool
+from .optim.optimizer import optimizer_step
 from .runtime.sync import mark_step
+from .serialization import load, save
 
 float = float32  # noqa: A001 - torch.float
 double = float64

@@ -1,0 +1,143 @@
+"""Adam and AdamW (decoupled weight decay), with amsgrad and maximize."""
+
+from __future__ import annotations
+
+from ..autograd.grad_mode import no_grad
+from ..frontend.factories import tensor as _tensor
+from ..frontend.ops_math import maximum
+from ..frontend.tensor import Tensor
+from ._functional import addcmul, assign, lerp
+from .optimizer import (
+    Optimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    _scalar_dtype,
+    _state_like,
+)
+
+__all__ = ["Adam", "AdamW"]
+
+
+def _check_lr(lr) -> None:
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def _check_betas_eps_wd(betas, eps, weight_decay) -> None:
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam. State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` and, with
+    amsgrad, ``max_exp_avg_sq``."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:
+        _check_flags(differentiable, foreach, fused)
+        _check_lr(lr)
+        _check_betas_eps_wd(betas, eps, weight_decay)
+        if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
+                or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, b in enumerate(betas):
+            if isinstance(b, Tensor) and b.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                    "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                    "capturable": capturable, "differentiable": differentiable, "fused": fused,
+                    "decoupled_weight_decay": decoupled_weight_decay}
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("amsgrad", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("capturable", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("decoupled_weight_decay", False)
+            group.setdefault("fused", None)
+        self._steps_to_tensors()
+
+    def step(self, closure=None):
+        loss = self._run_closure(closure)
+        with no_grad():
+            for group in self.param_groups:
+                _adam_group(self, group)
+        return loss
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay (default 1e-2)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def _adam_group(opt: Adam, group: dict) -> None:
+    lr = _as_float(group["lr"])
+    beta1, beta2 = (_as_float(b) for b in group["betas"])
+    wd = _as_float(group["weight_decay"])
+    eps = group["eps"]
+    amsgrad = group["amsgrad"]
+    maximize = group["maximize"]
+    decoupled = group["decoupled_weight_decay"]
+    for p in group["params"]:
+        g = p.grad
+        if g is None:
+            continue
+        state = opt.state[p]
+        if len(state) == 0:
+            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
+            state["exp_avg"] = _state_like(p)
+            state["exp_avg_sq"] = _state_like(p)
+            if amsgrad:
+                state["max_exp_avg_sq"] = _state_like(p)
+        if maximize:
+            g = -g
+        step = _next_step(state)
+        new_p = p
+        if wd != 0:
+            if decoupled:
+                new_p = p * (1 - lr * wd)
+            else:
+                g = g + p * wd
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        assign(exp_avg, lerp(exp_avg, g, 1 - beta1))
+        assign(exp_avg_sq, addcmul(exp_avg_sq * beta2, g, g, 1 - beta2))
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        if amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            assign(vmax, maximum(vmax, exp_avg_sq))
+            denom = vmax.sqrt() / bias_correction2_sqrt + eps
+        else:
+            denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
+        assign(p, new_p + (exp_avg * -step_size) / denom)
