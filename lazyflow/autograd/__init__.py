@@ -1,7 +1,7 @@
 """Autograd as a graph transformation: backward() emits gradient ops into the lazy IR."""
 
 from . import rules  # noqa: F401 - registers the VJP rules
-from .engine import VJP, backward, grad
+from .engine import VJP, backward, grad, register_vjp
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import (
     enable_grad,
@@ -12,12 +12,14 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .graph import AccumulateGrad, GradNode
+from .graph import AccumulateGrad, BackwardNode, GradNode
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "once_differentiable", "gradcheck",
            "gradgradcheck", "GradcheckError", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "GradNode",
-           "AccumulateGrad", "VJP", "Variable"]
+           "BackwardNode", "AccumulateGrad", "VJP", "Variable", "register_vjp", "function"]
+
+from . import function  # noqa: E402 - torch.autograd.function.once_differentiable
 
 
 def Variable(data, requires_grad: bool = False):  # noqa: N802 - torch's legacy name

@@ -1,30 +1,52 @@
-"""The backward engine: walk the GradNode graph in topological order, run VJP rules.
+"""The backward engine: walk the backward graph in topological order and run VJP rules.
 
 Nothing here computes: VJP rules record lazy ops, so `backward()` only extends the pending IR
 graph, and the next barrier runs forward, backward and the optimizer update together.
+
+Order and semantics follow torch's engine: a node runs once all gradients flowing into it are
+summed, latest-created first; tensor hooks run on a node's incoming gradient before
+``retain_grad`` stores it and before the node's own pre-hooks; leaf gradients accumulate in place
+when not building a graph (``create_graph=False``).
 """
 
 from __future__ import annotations
 
-from ..frontend.tensor import Tensor, make
+from ..frontend.tensor import Tensor, make, record
 from ..ir.node import Node
 from .grad_mode import enable_grad, no_grad
-from .graph import AccumulateGrad, GradNode
+from .graph import FREED_MESSAGE, SAVES, AccumulateGrad, GradNode, accumulator_of, node_class
+from .naming import visible_positions
 
-__all__ = ["backward", "grad", "VJP", "VjpContext", "sum_to"]
+__all__ = ["backward", "grad", "VJP", "VjpContext", "sum_to", "register_vjp"]
 
 VJP: dict = {}     # op name -> rule(ctx, g) -> tuple of input gradients (Tensor or None)
 
-_FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
-          "after they have already been freed). Saved intermediate values of the graph are freed "
-          "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-          "backward through the graph a second time or if you need to access saved tensors after "
-          "calling backward.")
+
+def register_vjp(*ops, save=None, save_out: bool = False):
+    """Register a VJP rule for IR ops.
+
+    `save` lists the inputs whose *values* the rule reads (None: all of them, () none: shapes
+    and dtypes are always available as ``ctx.shape(i)``/``ctx.dtype(i)``); `save_out` says it
+    reads the op's output. `save` may also be a function of the op's attrs returning
+    ``(save, save_out)``. Values not saved are not kept alive by the graph, and a rule that saves
+    nothing works again after the graph was freed, as in torch.
+    """
+    def deco(fn):
+        for op in ops:
+            VJP[op] = fn
+            SAVES[op] = save if callable(save) else (
+                None if save is None else frozenset(save), save_out)
+        return fn
+    return deco
+
+
+_FREED = FREED_MESSAGE
 
 
 def _wrap(node: Node, edge, differentiable: bool) -> Tensor:
-    """A tensor holding a saved value; differentiable (linked to `edge`) under create_graph."""
-    t = make(node) if node.data is None else _wrap_data(node)
+    """A temporary handle on a saved value (not registered as live: what the rule records from
+    it is); differentiable (linked to `edge`) under create_graph."""
+    t = _wrap_data(node)
     if differentiable and edge is not None:
         fn, nr = edge
         t.grad_fn = fn
@@ -34,20 +56,21 @@ def _wrap(node: Node, edge, differentiable: bool) -> Tensor:
     return t
 
 
-def _fresh(g: Tensor) -> Tensor:
-    """A plain (non-view, graph-free) tensor with g's value: what lands in ``.grad``."""
-    t = make(g._value()) if g._value().data is None else _wrap_data(g._value())
-    return t
-
-
 def _wrap_data(node: Node) -> Tensor:
     t = object.__new__(Tensor)
     t._node = node
     return t
 
 
+def _fresh(g: Tensor) -> Tensor:
+    """A plain (non-view, graph-free) tensor with g's value: what lands in ``.grad``."""
+    n = g._value()
+    return make(n) if n.data is None else _wrap_data(n)
+
+
 class VjpContext:
-    """What a VJP rule sees: input values, the output value, attrs, which inputs need grads."""
+    """What a VJP rule sees: saved input values, the output value, attrs, input shapes/dtypes and
+    which inputs need gradients. Reading a value after the graph was freed raises torch's error."""
 
     __slots__ = ("fn", "create_graph", "_inputs", "_out")
 
@@ -63,8 +86,11 @@ class VjpContext:
 
     @property
     def inputs(self) -> list:
+        """Saved inputs as tensors (Python numbers stay numbers; unsaved values are None)."""
         if self._inputs is None:
             fn = self.fn
+            if fn.saved is None:
+                raise RuntimeError(_FREED)
             self._inputs = [
                 _wrap(x, e, self.create_graph) if type(x) is Node else x
                 for x, e in zip(fn.saved, fn.edges)]
@@ -73,8 +99,24 @@ class VjpContext:
     @property
     def out(self) -> Tensor:
         if self._out is None:
-            self._out = _wrap(self.fn.out_node, (self.fn, 0), self.create_graph)
+            node = self.fn.out_node
+            if node is None:
+                if self.fn.released:
+                    raise RuntimeError(_FREED)
+                raise RuntimeError(f"internal error: the VJP rule of '{self.fn.op}' reads its "
+                                   "output but does not declare it saved")
+            self._out = _wrap(node, (self.fn, 0), self.create_graph)
         return self._out
+
+    def shape(self, i: int) -> tuple:
+        return self.fn.meta[i][0]
+
+    def dtype(self, i: int):
+        return self.fn.meta[i][1]
+
+    @property
+    def out_shape(self) -> tuple:
+        return self.fn.out_meta[0]
 
     @property
     def needs(self) -> tuple:
@@ -82,19 +124,22 @@ class VjpContext:
 
 
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Reduce a broadcast gradient back to `shape`."""
-    gs = tuple(g.shape)
+    """Reduce a broadcast gradient back to `shape` (one sum, no reshape when only leading dims
+    were broadcast)."""
+    gs = _shape_of(g)
     shape = tuple(shape)
     if gs == shape:
         return g
     lead = len(gs) - len(shape)
-    dims = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
-                                      if s == 1 and gs[i + lead] != 1)
-    if dims:
-        g = g.sum(dim=dims, keepdim=True)
-    if lead or tuple(g.shape) != shape:
-        g = g.reshape(*shape)
-    return g
+    inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+    if not inner:
+        return record("sum", (g,), {"dims": tuple(range(lead)), "keepdim": False})
+    g = record("sum", (g,), {"dims": tuple(range(lead)) + inner, "keepdim": True})
+    return record("reshape", (g,), {"shape": shape}) if lead else g
+
+
+def _shape_of(t: Tensor) -> tuple:
+    return (t._node if t._base is None else t._value()).shape
 
 
 def _add(a, b):
@@ -105,286 +150,339 @@ def _add(a, b):
     return a + b
 
 
-def _collect(roots: list) -> dict:
-    """Dependency counts of every GradNode reachable from `roots`."""
-    deps: dict = {}
-    seen = set()
-    stack = [r for r in roots]
-    while stack:
-        fn = stack.pop()
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        for e in getattr(fn, "edges", ()):
-            if e is None:
-                continue
-            nxt = e[0]
-            deps[id(nxt)] = deps.get(id(nxt), 0) + 1
-            stack.append(nxt)
-    return deps
+# ----------------------------------------------------------------------------- graph walk
+def _seq(fn) -> int:
+    return fn.seq
 
 
-def _needed(roots: list, targets: set) -> set:
-    """ids of nodes on some path from a root to a target (others need not run)."""
-    memo: dict = {}
-    order = []
-    seen = set()
-    stack = [(r, False) for r in roots]
+def _discover(root_fns: list) -> list:
+    """All nodes reachable from the roots, latest-created first.
+
+    A node is always created after the nodes its edges point to (an op is recorded after its
+    inputs; in-place rebinding and create_graph only add newer nodes), so decreasing creation
+    order is a topological order: every node runs after all nodes that send it gradients, in the
+    same order as torch's engine (which prioritizes by sequence number). Leaf accumulators
+    (seq -1) come last."""
+    seen = {id(fn) for fn in root_fns}
+    nodes = list(root_fns)
+    stack = list(root_fns)
     while stack:
-        fn, done = stack.pop()
-        if done:
-            order.append(fn)
-            continue
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        stack.append((fn, True))
-        for e in getattr(fn, "edges", ()):
+        for e in stack.pop().edges:
             if e is not None and id(e[0]) not in seen:
-                stack.append((e[0], False))
-    for fn in order:  # post-order: children first
-        ok = id(fn) in targets
-        for e in getattr(fn, "edges", ()):
-            if e is not None and memo.get(id(e[0])):
-                ok = True
-        memo[id(fn)] = ok
-    return {k for k, v in memo.items() if v}
+                seen.add(id(e[0]))
+                nodes.append(e[0])
+                stack.append(e[0])
+    nodes.sort(key=_seq, reverse=True)
+    return nodes
 
 
-def _run_engine(roots: list, root_grads: list, retain_graph: bool, create_graph: bool,
-                capture: dict | None, accumulate: bool, only: set | None) -> dict:
-    """Propagate gradients; accumulate into leaves and/or capture grads for given edges.
+def _executable(order: list, target_fns: set) -> set:
+    """ids of nodes that must run to reach a target: a node runs when a child of it leads to a
+    target (targets themselves are only read, unless they also lead to another target)."""
+    on_path: set = set()
+    run = set()
+    for fn in reversed(order):   # children before parents
+        for e in fn.edges:
+            if e is not None and id(e[0]) in on_path:
+                run.add(id(fn))
+                on_path.add(id(fn))
+                break
+        else:
+            if id(fn) in target_fns:
+                on_path.add(id(fn))
+    return run
 
-    capture: {id(fn): None} filled with the total gradient flowing into each listed node.
-    only: restrict leaf accumulation to these AccumulateGrad ids (backward(inputs=...)).
-    """
-    grads: dict = {}
-    fns: dict = {}
+
+class _Task:
+    """One backward pass: options and what to capture or accumulate."""
+
+    __slots__ = ("retain_graph", "create_graph", "capture", "accumulate", "only_leaves",
+                 "also_run")
+
+    def __init__(self, retain_graph, create_graph, capture, accumulate, only_leaves,
+                 also_run=None):
+        self.retain_graph = retain_graph
+        self.create_graph = create_graph
+        self.capture = capture            # {(id(fn), nr): grad or None} for autograd.grad
+        self.accumulate = accumulate      # accumulate into leaves' .grad at all
+        self.only_leaves = only_leaves    # None, or ids of the accumulators allowed to accumulate
+        self.also_run = also_run          # ids of nodes to run although no target is below
+
+
+def _run_engine(roots: list, root_grads: list, task: _Task) -> None:
+    buffers: dict = {}
+    root_fns = []
     for (fn, nr), g in zip(roots, root_grads):
-        fns[id(fn)] = fn
-        slot = grads.setdefault(id(fn), {})
+        slot = buffers.get(id(fn))
+        if slot is None:
+            slot = buffers[id(fn)] = {}
+            root_fns.append(fn)
         slot[nr] = _add(slot.get(nr), g)
-    root_fns = [fns[k] for k in fns]
-    deps = _collect(root_fns)
-    targets = set(capture) if capture is not None else set()
-    if only is not None:
-        targets |= only
-    needed = _needed(root_fns, targets) if (capture is not None and not accumulate) or \
-        only is not None else None
-    ready = [fn for fn in root_fns if deps.get(id(fn), 0) == 0]
-    mode = enable_grad() if create_graph else no_grad()
-    with mode:
-        while ready:
-            fn = ready.pop()
-            gslot = grads.pop(id(fn), {})
-            if needed is None or id(fn) in needed:
-                _process(fn, gslot, grads, retain_graph, create_graph, capture, accumulate,
-                         only, fns)
-            for e in getattr(fn, "edges", ()):
-                if e is None:
-                    continue
-                nxt = e[0]
-                k = id(nxt)
-                fns[k] = nxt
-                deps[k] -= 1
-                if deps[k] == 0:
-                    ready.append(nxt)
-    return capture
+    order = _discover(root_fns)
+    run = None
+    if task.capture is not None or task.only_leaves is not None:
+        targets = {k[0] for k in (task.capture or ())}
+        targets |= task.only_leaves or set()
+        targets |= task.also_run or set()
+        run = _executable(order, targets) | (task.also_run or set())
+    with (enable_grad() if task.create_graph else no_grad()):
+        for fn in order:
+            slot = buffers.pop(id(fn), None)
+            if slot is not None:
+                _process(fn, slot, buffers, task, run is None or id(fn) in run)
 
 
-def _apply_pre_hooks(hooks, g):
-    for h in list(hooks):
-        r = h(g)
-        if r is not None:
-            g = r
-    return g
-
-
-def _process(fn, gslot, grads, retain_graph, create_graph, capture, accumulate, only, fns):
-    if isinstance(fn, AccumulateGrad):
-        g = gslot.get(0)
-        if g is None:
+def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
+    if fn.num_outputs == 1:
+        grads = [slot.get(0)]
+    else:
+        grads = [slot.get(i) for i in range(fn.num_outputs)]
+    if fn.tensor_hooks:
+        for nr, hook in list(fn.tensor_hooks):
+            if grads[nr] is not None:
+                r = hook(grads[nr])
+                if r is not None:
+                    grads[nr] = r
+    if fn.retains:
+        for nr, ref in list(fn.retains.items()):
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                _store_retained(t, grads[nr], task.create_graph)
+    if task.capture is not None:
+        for nr, g in enumerate(grads):
+            key = (id(fn), nr)
+            if key in task.capture and g is not None:
+                task.capture[key] = _add(task.capture[key], g)
+    if type(fn) is AccumulateGrad:
+        g = grads[0]
+        if g is None or not task.accumulate:
             return
-        if fn.pre_hooks:
-            g = _apply_pre_hooks(fn.pre_hooks, g)
-        if capture is not None and id(fn) in capture:
-            capture[id(fn)] = _add(capture[id(fn)], g)
-        if not accumulate or (only is not None and id(fn) not in only):
+        if task.only_leaves is not None and id(fn) not in task.only_leaves:
             return
         leaf = fn.variable
         if leaf is None:
             return
-        if not create_graph:
-            g = _fresh(g)
-        leaf._grad = g if leaf._grad is None else _fresh(leaf._grad + g) if not create_graph \
-            else leaf._grad + g
+        _accumulate(leaf, g, task.create_graph)
         if fn.post_hooks:
             for h in list(fn.post_hooks):
                 h(leaf)
         return
-    if getattr(fn, "released", False):
-        raise RuntimeError(_FREED)
-    g_out = [gslot.get(i) for i in range(getattr(fn, "num_outputs", 1))]
-    if all(g is None for g in g_out):
+    if not execute or all(g is None for g in grads):
         return
     if fn.pre_hooks:
-        g_out = [_apply_pre_hooks(fn.pre_hooks, g) if g is not None else g for g in g_out]
-    if fn.retain is not None:
-        t = fn.retain()
-        if t is not None and g_out[0] is not None:
-            gg = g_out[0] if create_graph else _fresh(g_out[0])
-            t._grad = gg if t._grad is None else t._grad + gg
-    if capture is not None and id(fn) in capture:
-        capture[id(fn)] = _add(capture[id(fn)], g_out[0])
-    grads_in = _call_vjp(fn, g_out, create_graph)
-    if fn.hooks:
-        for h in list(fn.hooks):
-            r = h(grads_in, tuple(g_out))
+        for h in list(fn.pre_hooks):
+            r = h(tuple(grads))
             if r is not None:
-                grads_in = tuple(r)
-    if not retain_graph:
+                grads = list(r)
+    grads_in = _call_vjp(fn, grads, task.create_graph)
+    if fn.hooks:
+        grads_in = _call_node_hooks(fn, grads_in, tuple(grads))
+    if not task.retain_graph:
         fn.release()
     for e, gi in zip(fn.edges, grads_in):
         if e is None or gi is None:
             continue
         nxt, nr = e
-        slot = grads.setdefault(id(nxt), {})
-        slot[nr] = _add(slot.get(nr), gi)
+        s = buffers.get(id(nxt))
+        if s is None:
+            buffers[id(nxt)] = {nr: gi}
+        else:
+            old = s.get(nr)
+            s[nr] = gi if old is None else old + gi
 
 
-def _call_vjp(fn, g_out, create_graph):
-    if isinstance(fn, GradNode):
-        rule = VJP.get(fn.op)
-        if rule is None:
-            raise NotImplementedError(
-                f"the derivative for '{fn.op}' is not implemented in lazyflow")
-        g = g_out[0]
-        if g is None:
-            from ..frontend.factories import zeros
-            g = zeros(*fn.out_node.shape, dtype=fn.out_node.dtype)
-        ctx = VjpContext(fn, create_graph)
-        res = rule(ctx, g)
-        out = []
-        for gi, x, e in zip(res, fn.saved, fn.edges):
-            if gi is None or e is None:
-                out.append(None)
-                continue
-            if type(x) is Node and gi.dtype is not x.dtype:
-                gi = gi.to(x.dtype)
-            if type(x) is Node and tuple(gi.shape) != x.shape:
-                gi = sum_to(gi, x.shape)
-            out.append(gi)
-        return tuple(out)
-    return fn.apply_backward(g_out, create_graph)   # custom Function nodes
+def _call_node_hooks(fn, grads_in: tuple, grads_out: tuple) -> tuple:
+    """Node hooks see torch's grad_inputs (one per torch input of the op, in torch's order)."""
+    pos = visible_positions(fn) if isinstance(fn, GradNode) else tuple(range(len(grads_in)))
+    for h in list(fn.hooks):
+        r = h(tuple(grads_in[i] for i in pos), grads_out)
+        if r is not None:
+            new = list(grads_in)
+            for j, i in enumerate(pos):
+                new[i] = r[j]
+            grads_in = tuple(new)
+    return grads_in
 
 
+def _accumulate(t: Tensor, g: Tensor, create_graph: bool) -> None:
+    """torch's AccumulateGrad: steal/copy into an empty .grad, add in place otherwise (a new
+    differentiable sum under create_graph)."""
+    old = t._grad
+    if old is None:
+        if create_graph:
+            g = g.clone()
+            if g.grad_fn is not None:   # torch copies into a fresh grad: "CopyBackwards"
+                g.grad_fn.__class__ = node_class("CopyBackwards")
+            t._grad = g
+        else:
+            t._grad = _fresh(g)
+    elif not create_graph:
+        old._assign(old + g)
+    else:
+        t._grad = old + g
+
+
+def _store_retained(t: Tensor, g: Tensor, create_graph: bool) -> None:
+    old = t._grad
+    if old is None:
+        t._grad = g.clone() if create_graph else _fresh(g)
+    else:
+        t._grad = old + g if create_graph else _fresh(old + g)
+
+
+def _call_vjp(fn, g_out: list, create_graph: bool) -> tuple:
+    if not isinstance(fn, GradNode):
+        return fn.apply_backward(g_out, create_graph)   # custom Function and device moves
+    rule = VJP.get(fn.op)
+    if rule is None:
+        raise NotImplementedError(f"the derivative for '{fn.op}' is not implemented in lazyflow")
+    g = g_out[0]
+    ctx = VjpContext(fn, create_graph)
+    res = rule(ctx, g)
+    out = []
+    for gi, m, e in zip(res, fn.meta, fn.edges):
+        if gi is None or e is None or m is None:
+            out.append(None)
+            continue
+        shape, dt = m
+        n = gi._node if gi._base is None else gi._value()
+        if n.dtype is not dt:
+            gi = gi.to(dt)
+        if n.shape != shape:
+            gi = sum_to(gi, shape)
+        out.append(gi)
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- public API
 def _make_grads(outputs: list, grad_outputs) -> list:
     from ..frontend.factories import ones_like
     res = []
     for i, out in enumerate(outputs):
         g = None if grad_outputs is None else grad_outputs[i]
         if g is None:
-            if out.numel() != 1:
+            if out._rg and out.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if not out.dtype.is_floating_point:
+            if out._rg and not out.dtype.is_floating_point:
                 raise RuntimeError("grad can be implicitly created only for real scalar outputs "
                                    f"but got {out.dtype}")
-            g = ones_like(out)
+            g = ones_like(out) if out._rg else None
         elif not isinstance(g, Tensor):
             from ..frontend.factories import tensor
             g = tensor(g, dtype=out.dtype)
         elif tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
-                f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
-                f"output[{i}] has a shape of {list(out.shape)}.")
+                f"Mismatch in shape: grad_output[{i}] has a shape of {_size(g.shape)} and "
+                f"output[{i}] has a shape of {_size(out.shape)}.")
         res.append(g)
     return res
+
+
+def _size(shape) -> str:
+    return f"lazyflow.Size([{', '.join(str(s) for s in shape)}])"
 
 
 def _root_edges(outputs: list) -> list:
     edges = []
     for i, t in enumerate(outputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"backward(): element {i} of tensors is not a Tensor "
+                            f"(got {type(t).__name__})")
         if not t._rg:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
                                "a grad_fn")
         fn = t.grad_fn
-        if fn is None:
-            from .graph import accumulator_of
-            edges.append((accumulator_of(t), 0))
-        else:
-            edges.append((fn, getattr(t, "_output_nr", 0)))
+        edges.append((accumulator_of(t), 0) if fn is None else (fn, t._output_nr))
     return edges
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return [x]
+    return list(x)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
              grad_variables=None, inputs=None) -> None:
     """Accumulate gradients of `tensors` into the leaves' ``.grad`` (records lazy ops only)."""
-    if isinstance(tensors, Tensor):
-        tensors = [tensors]
-    tensors = list(tensors)
-    if grad_tensors is not None and isinstance(grad_tensors, Tensor):
-        grad_tensors = [grad_tensors]
+    tensors = _as_list(tensors)
+    if grad_tensors is None:
+        grad_tensors = grad_variables
+    grad_tensors = _as_list(grad_tensors)
+    if grad_tensors is not None and len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"grad_tensors has {len(grad_tensors)} elements, but tensors has "
+                           f"{len(tensors)} elements")
     if retain_graph is None:
         retain_graph = create_graph
+    if inputs is not None:
+        inputs = _as_list(inputs)
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     grads = _make_grads(tensors, grad_tensors)
     edges = _root_edges(tensors)
-    only = None
+    only_leaves = also_run = None
     if inputs is not None:
-        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        if not inputs:
-            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
-        only = set()
+        # as torch: non-leaf inputs get retain_grad() (for good) and their grad_fn runs
+        only_leaves, also_run = set(), set()
         for t in inputs:
             if not t._rg:
-                raise RuntimeError("One of the differentiated Tensors does not require grad")
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
             if t.grad_fn is None:
-                from .graph import accumulator_of
-                only.add(id(accumulator_of(t)))
+                only_leaves.add(id(accumulator_of(t)))
             else:
                 t.retain_grad()
-                only.add(id(t.grad_fn))
-    _run_engine(edges, grads, retain_graph, create_graph, None, True, only)
+                also_run.add(id(t.grad_fn))
+    task = _Task(retain_graph, create_graph, None, True, only_leaves, also_run)
+    _run_engine(edges, grads, task)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          only_inputs=True, allow_unused=None, is_grads_batched=False,
          materialize_grads=False) -> tuple:
     """Gradients of `outputs` with respect to `inputs`, returned (not accumulated)."""
-    single = isinstance(inputs, Tensor)
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if single else list(inputs)
-    if grad_outputs is not None and isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
-    if retain_graph is None:
-        retain_graph = create_graph
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) (vmap over grad_outputs) "
+                                  "is not implemented in lazyflow")
+    outputs = _as_list(outputs)
+    inputs = _as_list(inputs)
+    grad_outputs = _as_list(grad_outputs)
+    if grad_outputs is not None and len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad requires one gradient per output: got {len(grad_outputs)} "
+                           f"grad_outputs for {len(outputs)} outputs")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads="
+                         "True, but got: allow_unused=False.")
     if allow_unused is None:
         allow_unused = materialize_grads
+    if retain_graph is None:
+        retain_graph = create_graph
     for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad(): inputs must be Tensors, got {type(t).__name__}")
         if not t._rg:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     grads = _make_grads(outputs, grad_outputs)
     edges = _root_edges(outputs)
     keys = []
-    capture: dict = {}
-    from .graph import accumulator_of
     for t in inputs:
         fn = t.grad_fn if t.grad_fn is not None else accumulator_of(t)
-        keys.append(id(fn))
-        capture[id(fn)] = None
-    _run_engine(edges, grads, retain_graph, create_graph, capture, False, None)
+        keys.append((id(fn), t._output_nr if t.grad_fn is not None else 0))
+    capture = dict.fromkeys(keys)
+    _run_engine(edges, grads, _Task(retain_graph, create_graph, capture, False, None))
     result = []
-    for t, k in zip(inputs, keys):
+    for i, (t, k) in enumerate(zip(inputs, keys)):
         g = capture.get(k)
         if g is None:
             if not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been "
-                                   "used in the graph. Set allow_unused=True if this is the "
+                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have "
+                                   "been used in the graph. Set allow_unused=True if this is the "
                                    "desired behavior.")
             if materialize_grads:
                 from ..frontend.factories import zeros_like
                 g = zeros_like(t)
         elif not create_graph:
-            g = g.detach()
+            g = _fresh(g)
         result.append(g)
     return tuple(result)
-

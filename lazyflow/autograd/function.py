@@ -1,25 +1,28 @@
 """Custom differentiable functions (``lazyflow.autograd.Function``) and device-move backward.
 
-``forward`` runs on detached inputs under no_grad (recording lazy ops as usual); ``backward``
-is called by the engine with the output gradients and records more lazy ops, so a custom
-function's gradient is IR like any other.
+``forward`` runs under no_grad (recording lazy ops as usual); ``backward`` is called by the engine
+with the output gradients and records more lazy ops, so a custom function's gradient is IR like
+any other (and differentiable again under ``create_graph=True`` unless the backward is marked
+``@once_differentiable``).
 """
 
 from __future__ import annotations
 
+import functools
+
 from ..frontend.grad_state import GRAD
 from ..frontend.tensor import Tensor
 from .grad_mode import no_grad
-from .graph import _Handle, edge_of
+from .graph import FREED_MESSAGE, BackwardNode, edge_of, node_class
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "attach_device_move"]
 
 
 class FunctionCtx:
-    """The ``ctx`` passed to forward/backward."""
+    """The ``ctx`` passed to forward/backward (any attribute may be stored on it)."""
 
     def __init__(self):
-        self.saved_tensors_ = ()
+        self.to_save = ()
         self.needs_input_grad = ()
         self._released = False
         self.materialize_grads = True
@@ -27,18 +30,19 @@ class FunctionCtx:
         self._dirty = set()
 
     def save_for_backward(self, *tensors) -> None:
-        for t in tensors:
+        for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
-                raise TypeError("save_for_backward can only save variables, but argument 0 is of "
-                                f"type {type(t).__name__}")
-        self.saved_tensors_ = tuple(tensors)
+                raise TypeError("save_for_backward can only save variables, but argument "
+                                f"{i} is of type {type(t).__name__}")
+        self.to_save = tuple(tensors)
+
+    save_for_forward = save_for_backward
 
     @property
     def saved_tensors(self) -> tuple:
         if self._released:
-            from .engine import _FREED
-            raise RuntimeError(_FREED)
-        return self.saved_tensors_
+            raise RuntimeError(FREED_MESSAGE)
+        return self.to_save
 
     def mark_non_differentiable(self, *tensors) -> None:
         self._non_differentiable |= {id(t) for t in tensors}
@@ -50,40 +54,27 @@ class FunctionCtx:
         self.materialize_grads = value
 
 
-class _FunctionNode:
-    """grad_fn of a custom Function application (possibly several outputs)."""
+class FunctionNode(BackwardNode):
+    """grad_fn of a custom Function application (one node for all its outputs); its class is
+    ``<Name>Backward`` as in torch."""
 
-    def __init__(self, cls, ctx: FunctionCtx, edges: tuple, outputs_meta: list):
+    __slots__ = ("cls", "ctx", "outputs_meta", "input_meta")
+
+    def _setup(self, cls, ctx: FunctionCtx, edges: tuple, outputs_meta: list,
+               input_meta: list) -> None:
+        self._init_common(edges)
         self.cls = cls
         self.ctx = ctx
-        self.edges = edges
         self.outputs_meta = outputs_meta   # (shape, dtype) per output
-        self.released = False
-        self.pre_hooks = None
-        self.hooks = None
-        self.retain = None
-        self.metadata = {}
+        self.input_meta = input_meta       # (shape, dtype) per tensor input, None otherwise
 
     @property
     def num_outputs(self) -> int:
         return len(self.outputs_meta)
 
-    def name(self) -> str:
-        return f"{self.cls.__name__}Backward"
-
     @property
-    def next_functions(self) -> tuple:
-        return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self.edges)
-
-    def register_hook(self, fn):
-        self.hooks = self.hooks or []
-        self.hooks.append(fn)
-        return _Handle(self.hooks, fn)
-
-    def register_prehook(self, fn):
-        self.pre_hooks = self.pre_hooks or []
-        self.pre_hooks.append(fn)
-        return _Handle(self.pre_hooks, fn)
+    def saved_tensors(self) -> tuple:
+        return self.ctx.saved_tensors
 
     def release(self) -> None:
         self.released = True
@@ -93,31 +84,68 @@ class _FunctionNode:
         from ..frontend.factories import zeros
         gs = []
         for g, (shape, dt) in zip(g_out, self.outputs_meta):
-            if g is None and self.ctx.materialize_grads:
+            if g is None and self.ctx.materialize_grads and dt is not None:
                 g = zeros(*shape, dtype=dt)
             gs.append(g)
         res = self.cls.backward(self.ctx, *gs)
         if not isinstance(res, tuple):
             res = (res,)
         n = len(self.edges)
-        if len(res) < n:
-            raise RuntimeError(f"function {self.cls.__name__}Backward returned an incorrect "
-                               f"number of gradients (expected {n}, got {len(res)})")
-        res = res[:n] if all(r is None for r in res[n:]) else res
+        name = type(self).__name__
+        if len(res) > n and all(r is None for r in res[n:]):
+            res = res[:n]
         if len(res) != n:
-            raise RuntimeError(f"function {self.cls.__name__}Backward returned an incorrect "
-                               f"number of gradients (expected {n}, got {len(res)})")
-        return tuple(res)
+            raise RuntimeError(f"function {name} returned an incorrect number of gradients "
+                               f"(expected {n}, got {len(res)})")
+        out = []
+        for i, (r, e, m) in enumerate(zip(res, self.edges, self.input_meta)):
+            if r is None or e is None:
+                out.append(None)
+                continue
+            if not isinstance(r, Tensor):
+                raise TypeError(f"function {name} returned a gradient different than None at "
+                                f"position {i + 1}, but the corresponding forward input was not "
+                                "a Variable")
+            out.append(_validate(r, m, name, i))
+        return tuple(out)
 
 
-class _FunctionMeta(type):
+def _validate(g: Tensor, meta, name: str, i: int) -> Tensor:
+    """torch's validate_outputs: same shape, or reducible (sum) to it; dtype cast back."""
+    from .engine import sum_to
+    shape, dt = meta
+    gs = tuple(g.shape)
+    if gs != shape:
+        if not _expandable(shape, gs):
+            raise RuntimeError(f"Function {name} returned an invalid gradient at index {i} - got "
+                               f"{list(gs)} but expected shape compatible with {list(shape)}")
+        g = sum_to(g, shape)
+    if g.dtype is not dt:
+        g = g.to(dt)
+    return g
+
+
+def _expandable(shape: tuple, target: tuple) -> bool:
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target)):
+        if s != t and s != 1:
+            return False
+    return True
+
+
+class FunctionMeta(type):
+    """Gives every Function subclass its backward-node class ``<Name>Backward``."""
+
     def __init__(cls, name, bases, attrs):
         super().__init__(name, bases, attrs)
+        cls._backward_cls = node_class(f"{name}Backward", FunctionNode)
 
 
-class Function(metaclass=_FunctionMeta):
-    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``;
-    call with ``MyFn.apply(*args)``."""
+class Function(metaclass=FunctionMeta):
+    """Subclass with static ``forward(ctx, *args)`` (or ``forward(*args)`` plus
+    ``setup_context(ctx, inputs, output)``) and ``backward(ctx, *grads)``; call with
+    ``MyFn.apply(*args)``."""
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -125,41 +153,74 @@ class Function(metaclass=_FunctionMeta):
                                   "autograd.Function.")
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("setup_context is not implemented.")
+
+    @staticmethod
     def backward(ctx, *grad_outputs):
         raise NotImplementedError("You must implement either the backward or vjp method for "
                                   "your custom autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    def __init__(self, *args, **kwargs):
+        import warnings
+        warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd functions "
+                      "are all static, so you should invoke them on the class itself. "
+                      "Instantiating an autograd function will raise an error in a future "
+                      "version of PyTorch.", DeprecationWarning, stacklevel=2)
 
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = FunctionCtx()
         tensor_args = [a for a in args if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
+        separate = cls.setup_context is not Function.setup_context
         with no_grad():
-            outs = cls.forward(ctx, *args, **kwargs)
+            if separate:
+                outs = cls.forward(*args, **kwargs)
+            else:
+                outs = cls.forward(ctx, *args, **kwargs)
+        if separate:
+            cls.setup_context(ctx, args, outs)
         single = not isinstance(outs, tuple)
         outs_t = (outs,) if single else outs
-        needs = GRAD.enabled and any(t._rg for t in tensor_args)
-        if not needs:
+        if not (GRAD.enabled and any(t._rg for t in tensor_args)):
             return outs
         edges = tuple(edge_of(a) if isinstance(a, Tensor) else None for a in args)
         meta = [(tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None)
                 for o in outs_t]
-        node = _FunctionNode(cls, ctx, edges, meta)
+        in_meta = [(tuple(a.shape), a.dtype) if isinstance(a, Tensor) else None for a in args]
+        node = cls._backward_cls.__new__(cls._backward_cls)
+        node._setup(cls, ctx, edges, meta, in_meta)
         result = []
         for i, o in enumerate(outs_t):
             if not isinstance(o, Tensor):
                 result.append(o)
                 continue
-            if any(o is a for a in tensor_args):
-                o = o.view_as(o) if id(o) not in ctx._dirty else o
-            r = _as_output(o)
+            dirty = id(o) in ctx._dirty
+            if dirty:
+                r = o
+                _check_dirty_leaf(r)
+            elif any(o is a for a in tensor_args):
+                r = o.view_as(o)   # an input returned as is comes back as a view, as in torch
+            else:
+                r = _as_output(o)
             if id(o) not in ctx._non_differentiable and o.dtype.is_floating_point:
                 r.grad_fn = node
                 r._rg = True
-                if i:
-                    r._output_nr = i
+                r._output_nr = i
+            elif not dirty:
+                r.grad_fn = None
+                r._rg = False
             result.append(r)
         return result[0] if single else tuple(result)
+
+
+def _check_dirty_leaf(t: Tensor) -> None:
+    if t._rg and t.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place "
+                           "operation.")
 
 
 def _as_output(o: Tensor) -> Tensor:
@@ -172,38 +233,32 @@ def _as_output(o: Tensor) -> Tensor:
 
 
 def once_differentiable(fn):
-    return fn
+    """The wrapped backward runs without recording a graph: its gradients are not differentiable
+    (a later backward through them raises, as in torch)."""
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        with no_grad():
+            return fn(ctx, *args)
+    return wrapper
 
 
-class _DeviceMove:
+class DeviceMoveNode(BackwardNode):
     """grad_fn of a device copy: the gradient goes back to the source device."""
 
-    def __init__(self, edge, src: str, shape: tuple, dtype):
-        self.edges = (edge,)
+    __slots__ = ("src", "meta")
+
+    def _setup(self, edge, src: str, shape: tuple, dtype) -> None:
+        self._init_common((edge,))
         self.src = src
-        self.released = False
-        self.pre_hooks = None
-        self.hooks = None
-        self.retain = None
         self.meta = (shape, dtype)
 
-    num_outputs = 1
-
-    def name(self) -> str:
-        return "ToCopyBackward0"
-
-    @property
-    def next_functions(self):
-        return ((self.edges[0][0], 0),)
-
-    def release(self) -> None:
-        self.released = True
-
     def apply_backward(self, g_out, create_graph):
-        g = g_out[0]
-        return (g.to(self.src),)
+        return (g_out[0].to(self.src),)
 
 
 def attach_device_move(out: Tensor, src_tensor: Tensor, src_device: str) -> None:
-    out.grad_fn = _DeviceMove(edge_of(src_tensor), src_device, tuple(out.shape), out.dtype)
+    cls = node_class("ToCopyBackward0", DeviceMoveNode)
+    node = cls.__new__(cls)
+    node._setup(edge_of(src_tensor), src_device, tuple(out.shape), out.dtype)
+    out.grad_fn = node
     out._rg = True

@@ -1,8 +1,13 @@
-"""Grad-mode switches: no_grad, enable_grad, set_grad_enabled, inference_mode."""
+"""Grad-mode switches: no_grad, enable_grad, set_grad_enabled, inference_mode.
+
+Each is a context manager and a decorator (``@no_grad()``, or ``@no_grad`` without parentheses as
+in torch >= 2.0); decorated generator functions run every resumption under the mode.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 from ..frontend.grad_state import GRAD
 
@@ -18,10 +23,47 @@ def is_inference_mode_enabled() -> bool:
     return GRAD.inference
 
 
+def _decorate(make_ctx, fn):
+    """Run `fn` (a function or generator function) inside a fresh context from `make_ctx`."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            with make_ctx():
+                value = next(gen)
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - forwarded into the generator
+                    with make_ctx():
+                        value = gen.throw(exc)
+                    continue
+                with make_ctx():
+                    try:
+                        value = gen.send(sent)
+                    except StopIteration as stop:
+                        return stop.value
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_ctx():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 class _GradModeBase:
     """Context manager and decorator that sets grad mode while active."""
 
     _mode = True
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)   # used as a bare decorator: @no_grad
 
     def __enter__(self):
         self._prev = GRAD.enabled
@@ -33,11 +75,7 @@ class _GradModeBase:
         return False
 
     def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.clone():
-                return fn(*args, **kwargs)
-        return wrapper
+        return _decorate(self.clone, fn)
 
     def clone(self):
         return type(self)()
@@ -50,10 +88,15 @@ class no_grad(_GradModeBase):
 
 
 class enable_grad(_GradModeBase):
+    """Ops recorded inside build an autograd graph (inside no_grad, too)."""
+
     _mode = True
 
 
 class _SetMode(_GradModeBase):
+    def __new__(cls, mode: bool):
+        return object.__new__(cls)
+
     def __init__(self, mode: bool):
         self._mode = mode
 
@@ -61,8 +104,9 @@ class _SetMode(_GradModeBase):
         return _SetMode(self._mode)
 
 
-class set_grad_enabled(_GradModeBase):
-    """``set_grad_enabled(False)`` as a plain call switches immediately, as in torch."""
+class set_grad_enabled:
+    """``set_grad_enabled(False)`` as a plain call switches immediately, as in torch; also a
+    context manager (restoring the previous mode on exit) and a decorator."""
 
     def __init__(self, mode: bool):
         self._prev = GRAD.enabled
@@ -72,19 +116,30 @@ class set_grad_enabled(_GradModeBase):
     def __enter__(self):
         return self
 
+    def __exit__(self, *exc):
+        GRAD.enabled = self._prev
+        return False
+
     def __call__(self, fn):
         GRAD.enabled = self._prev  # used as a decorator: do not switch at definition time
-        return super().__call__(fn)
+        mode = self._mode
+        return _decorate(lambda: _SetMode(mode), fn)
 
     def clone(self):
         return _SetMode(self._mode)
 
 
-class inference_mode(_GradModeBase):
-    """Like no_grad (lazyflow has no separate inference tensors)."""
+class inference_mode:
+    """Like no_grad (lazyflow has no separate inference tensors; see docs/autograd.md)."""
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)   # used as a bare decorator: @inference_mode
 
     def __init__(self, mode: bool = True):
-        self.mode = mode
+        if isinstance(mode, bool):
+            self.mode = mode
 
     def __enter__(self):
         self._prev = GRAD.enabled
@@ -92,6 +147,8 @@ class inference_mode(_GradModeBase):
         if self.mode:
             GRAD.enabled = False
             GRAD.inference = True
+        else:
+            GRAD.inference = False
         return self
 
     def __exit__(self, *exc):
@@ -101,9 +158,7 @@ class inference_mode(_GradModeBase):
 
     def __call__(self, fn):
         mode = self.mode
+        return _decorate(lambda: inference_mode(mode), fn)
 
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with inference_mode(mode):
-                return fn(*args, **kwargs)
-        return wrapper
+    def clone(self):
+        return inference_mode(self.mode)

@@ -133,6 +133,7 @@ class Tensor:
     _detached = False
     _copy_of_view = None    # e.g. 'diagonal': a torch view that lazyflow returns as a copy
     _grad_accumulator = None
+    _output_nr = 0
     _is_param = False
     __array_priority__ = 1000
 
@@ -269,6 +270,9 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if value and not (self.dtype.is_floating_point or self.dtype.is_complex):
+            raise RuntimeError("only Tensors of floating point and complex dtype can require "
+                               "gradients")
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
@@ -278,20 +282,21 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
         if requires_grad and not (self.dtype.is_floating_point or self.dtype.is_complex):
-            raise RuntimeError("only Tensors of floating point and complex dtype can require "
-                               "gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._rg = bool(requires_grad)
         return self
 
     @property
     def grad(self):
-        if self.grad_fn is not None and not self._retains_grad and GRAD.enabled:
+        if self.grad_fn is not None and not self._retains_grad and self._grad is None:
             import warnings
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
                 ".grad attribute won't be populated during autograd.backward(). If you indeed "
                 "want the .grad field to be populated for a non-leaf Tensor, use .retain_grad() "
-                "on the non-leaf Tensor.", UserWarning, stacklevel=2)
+                "on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
+                "you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 "
+                "for more information.", UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
@@ -302,10 +307,14 @@ class Tensor:
                                 f"type {type(value).__name__}")
             if value.shape != self.shape:
                 raise RuntimeError(
-                    f"assigned grad has data of a different size: {list(value.shape)} vs "
-                    f"{list(self.shape)}")
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the tensor "
+                    "are the same size")
             if value.dtype is not self.dtype:
-                raise RuntimeError("assigned grad has data of a different type")
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_cpp_type_name(value.dtype)}' "
+                    f"to a tensor with grad_dtype '{_torch_type_name(self.dtype)}'. The gradient "
+                    "must match the tensor's grad_dtype (defaults to the tensor's dtype).")
         self._grad = value
 
     @property
@@ -370,6 +379,11 @@ class Tensor:
     def __float__(self) -> float:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
+        if self._rg:
+            import warnings
+            warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
+                          "unexpected behavior.\nConsider using tensor.detach() first.",
+                          UserWarning, stacklevel=2)
         return float(self._data("float").reshape(()).item())
 
     def __int__(self) -> int:
@@ -476,6 +490,10 @@ class Tensor:
         from ..autograd.hooks import register_tensor_hook
         return register_tensor_hook(self, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        from ..autograd.hooks import register_post_accumulate_grad_hook
+        return register_post_accumulate_grad_hook(self, hook)
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from ..autograd.engine import backward
         backward([self], [gradient] if gradient is not None else None, retain_graph,
@@ -490,7 +508,7 @@ class Tensor:
                 f"torch it is a view of its input, in lazyflow a copy (write to the input with "
                 f"index assignment instead)")
         if GRAD.enabled:
-            if self._rg and self.grad_fn is None and self._base is None:
+            if self._rg and self.grad_fn is None and (self._base is None or self._detached):
                 raise RuntimeError("a leaf Variable that requires grad is being used in an "
                                    "in-place operation.")
             if (self._base is not None and not self._detached and self._base._rg
@@ -526,6 +544,7 @@ class Tensor:
         self._node = result._node
         if result.grad_fn is not None or (result._rg and not self._rg):
             self.grad_fn = result.grad_fn
+            self._output_nr = result._output_nr
             self._rg = result._rg or self._rg
         self._version += 1
         if self._node.data is None:
@@ -665,6 +684,11 @@ def _zero_grad_link(old: Tensor, new: Tensor) -> Tensor:
     requiring it after `fill_`/`copy_` of a constant, with a zero gradient to its old value."""
     spec = tuple((0, s, 1) for s in old._node.shape)
     return record("setslice", (old, new), {"spec": spec})
+
+
+def _cpp_type_name(dt) -> str:
+    return {"float32": "float", "float64": "double", "float16": "c10::Half",
+            "bfloat16": "c10::BFloat16"}.get(dt.name, _torch_type_name(dt))
 
 
 def _replay_step(cur: Tensor, op: str, attrs) -> Tensor:
