@@ -79,6 +79,14 @@ def _einsum(ctx, g):
         if keep != unique:
             view = [gi.shape[keep.index(c)] if c in keep else 1 for c in unique]
             gi = gi.reshape(*view).expand(*[sizes[c] for c in unique])
+        # a subscript of size 1 here that broadcast against a larger size elsewhere: reduce;
+        # one of full size here whose partners all had size 1: the gradient is a broadcast
+        want = tuple(sizes[c] for c in unique)
+        red = tuple(k for k, n in enumerate(want) if n == 1 and gi.shape[k] != 1)
+        if red:
+            gi = gi.sum(dim=red, keepdim=True)
+        if tuple(gi.shape) != want:
+            gi = gi.expand(*want)
         if unique != t:
             gi = _undiagonal(gi, unique, t, sizes, g)
         out.append(gi)
