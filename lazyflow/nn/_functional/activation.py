@@ -1,0 +1,3 @@
+"""Functional activations."""
+
+__all__: list[str] = []

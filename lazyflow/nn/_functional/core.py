@@ -1,0 +1,3 @@
+"""linear, bilinear, dropout*, embedding, batch/layer/group/rms norm."""
+
+__all__: list[str] = []

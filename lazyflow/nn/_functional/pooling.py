@@ -1,0 +1,3 @@
+"""max/avg/adaptive pooling."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pad, interpolate, unfold, fold."""
+
+__all__: list[str] = []

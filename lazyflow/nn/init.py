@@ -1,0 +1,3 @@
+"""torch.nn.init: in-place parameter initializers (owned by nn-core)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Activation modules (ReLU ... Threshold)."""
+
+__all__: list[str] = []

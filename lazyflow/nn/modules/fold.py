@@ -1,0 +1,3 @@
+"""Fold, Unfold."""
+
+__all__: list[str] = []

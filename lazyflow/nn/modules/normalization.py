@@ -1,0 +1,3 @@
+"""LayerNorm, GroupNorm, RMSNorm."""
+
+__all__: list[str] = []

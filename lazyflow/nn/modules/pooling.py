@@ -1,0 +1,3 @@
+"""Max/Avg/Adaptive pooling."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Transformer encoder/decoder layers and stacks."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Upsample."""
+
+__all__: list[str] = []

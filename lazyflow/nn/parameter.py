@@ -1,0 +1,3 @@
+"""Parameter and UninitializedParameter (owned by nn-core)."""
+
+__all__: list[str] = []
