@@ -1,6 +1,6 @@
 """Every benchmark workload, torch eager vs lazyflow (vs JAX jit when installed), one process.
 
-    python bench/run_all.py [--quick] [--reps 7] [--threads 1] [--only gelu,mlp] [--out bench/results]
+    python bench/run_all.py [--quick] [--reps 7] [--threads 1] [--only gelu,mlp] [--out DIR]
 
 Each workload is written ONCE against a torch-like module `T` and run with `T = torch` and
 `T = lazyflow` (the same source: that is the compatibility claim); JAX gets its own jitted

@@ -11,11 +11,11 @@
 
 import argparse
 import os
-
-import numpy as np
 import subprocess
 import sys
 import textwrap
+
+import numpy as np
 
 import lazyflow as lf
 

@@ -207,7 +207,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="sequences per batch (default 32)")
     p.add_argument("--context", type=int, default=64, help="characters per sequence (default 64)")
     p.add_argument("--d-model", type=int, default=None, help="model width (default 96, quick 48)")
-    p.add_argument("--layers", type=int, default=None, help="transformer blocks (default 2, quick 1)")
+    p.add_argument("--layers", type=int, default=None, help="blocks (default 2, quick 1)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
