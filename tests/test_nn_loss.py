@@ -317,6 +317,8 @@ def test_cross_entropy_records_without_running():
     lf.mark_step()
     before = lf.debug.counter_value("Execute")
     loss = F(lf).cross_entropy(x, t, label_smoothing=0.1)
+    loss = loss + F(lf).binary_cross_entropy(lf.sigmoid(x), lf.rand(8, 10))
+    loss = loss + F(lf).binary_cross_entropy_with_logits(x, lf.rand(8, 10))
     loss.backward()
     assert lf.debug.counter_value("Execute") == before
     lf.mark_step()
@@ -337,11 +339,32 @@ def test_binary_cross_entropy(reduction, weight_shape):
           lib=True)
 
 
-def test_binary_cross_entropy_clamps_log_at_minus_100():
-    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-30], np.float32)
-    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0], np.float32)
-    check(lambda lib, a, b: F(lib).binary_cross_entropy(a, b, reduction="none"), vals=[x, y],
-          lib=True, forward_only=True)
+def test_binary_cross_entropy_saturated_inputs_values_and_gradients():
+    """log clamped at -100, and torch's finite input gradient at exactly 0 and 1."""
+    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 0.5], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.3], np.float32)
+    w = rand(6, seed=2, low=0.5, high=1.5)
+    out = check(lambda lib, a, b: F(lib).binary_cross_entropy(a, b, reduction="none",
+                                                              weight=lib.tensor(w)),
+                vals=[x, y], lib=True)
+    assert out.grad_fn is not None
+
+
+def test_binary_cross_entropy_second_derivative():
+    for lib in (torch, lf):
+        x = lib.tensor([0.2, 0.7, 0.4], requires_grad=True)
+        loss = F(lib).binary_cross_entropy(x, lib.tensor([1.0, 0.0, 0.5]))
+        (g,) = lib.autograd.grad(loss, x, create_graph=True)
+        (gg,) = lib.autograd.grad(g.sum(), x)
+        if lib is torch:
+            want = (g.detach().numpy(), gg.numpy())
+    np.testing.assert_allclose(g.detach().numpy(), want[0], rtol=1e-5)
+    np.testing.assert_allclose(gg.numpy(), want[1], rtol=1e-5)
+
+
+def test_binary_cross_entropy_weight_requiring_grad_raises():
+    check_raises(lambda t: t.nn.functional.binary_cross_entropy(
+        t.full((3,), 0.5), t.ones(3), weight=t.ones(3, requires_grad=True)), RuntimeError)
 
 
 def test_binary_cross_entropy_errors():

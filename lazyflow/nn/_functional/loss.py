@@ -26,6 +26,7 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
     "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
 ]
+# (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
 _REDUCTIONS = ("none", "mean", "sum")
 _TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
@@ -335,13 +336,41 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if vals is not None and vals.size and not ((vals >= 0) & (vals <= 1)).all():
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is not None:
+        if weight.requires_grad:
+            raise RuntimeError("The function 'binary_cross_entropy' is not differentiable with "
+                               "respect to argument 'weight'. This input cannot have "
+                               "requires_grad True.")
         weight = weight.expand(*lf.broadcast_shapes(tuple(target.shape), tuple(weight.shape)))
-    log_x = lf.clamp_min(lf.log(input), -100.0)
-    log_1mx = lf.clamp_min(lf.log1p(-input), -100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _reduce(BinaryCrossEntropy.apply(input, target, weight), reduction)
+
+
+class BinaryCrossEntropy(lf.autograd.Function):
+    """Elementwise BCE with torch's gradients, which are finite where the input is 0 or 1.
+
+    The forward clamps each log at -100; differentiating that would give NaN (0 * inf) at a
+    saturated input, so the backward uses torch's formulas instead:
+    d/dx = w (x - t) / max(x (1 - x), 1e-12) and d/dt = w (log(1 - x) - log(x)).
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, weight):
+        ctx.save_for_backward(input, target, weight)
+        log_x = lf.clamp_min(lf.log(input), -100.0)
+        log_1mx = lf.clamp_min(lf.log1p(-input), -100.0)
+        loss = -(target * log_x + (1 - target) * log_1mx)
+        return loss if weight is None else loss * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, target, weight = ctx.saved_tensors
+        if weight is not None:
+            grad = grad * weight
+        grad_input = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_input = grad * (input - target) / lf.clamp_min(input * (1 - input), 1e-12)
+        if ctx.needs_input_grad[1]:
+            grad_target = grad * (lf.log1p(-input) - lf.log(input))
+        return grad_input, grad_target, None
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
