@@ -289,3 +289,13 @@ def test_module_option_errors():
             m = lib.nn.Hardtanh(min_value=-2.0, max_value=3.0)
         assert (m.min_val, m.max_val) == (-2.0, 3.0)
         assert isinstance(lib.nn.ReLU6(), lib.nn.Hardtanh)
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, x: f.gelu(x, approximate="tanh"), lambda f, x: f.gelu(x),
+    lambda f, x: f.logsigmoid(x), lambda f, x: f.softmax(x, 0), lambda f, x: f.log_softmax(x, 0),
+    lambda f, x: f.softplus(x), lambda f, x: f.elu(x), lambda f, x: f.silu(x),
+])
+def test_infinite_inputs_match_torch(call):
+    vals = [np.array([-np.inf, -1e4, -50.0, 0.0, 50.0, 1e4], np.float32)]
+    check(lambda lib, x: call(F(lib), x), vals=vals, lib=True)

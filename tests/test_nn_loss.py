@@ -598,3 +598,28 @@ def test_training_step_with_cross_entropy_compiles_once():
             compiles = lf.debug.counter_value("UncachedCompile")
     assert lf.debug.counter_value("UncachedCompile") == compiles
     assert losses[3] < losses[0]
+
+
+# ---------------------------------------------------------------- edge values (NaN/inf parity)
+
+_ONES = np.ones((2, 3), np.float32)
+EDGES = [
+    ("kl_zero_target", lambda lib, a, b: F(lib).kl_div(a, b, reduction="batchmean"),
+     [np.log(np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], np.float32)),
+      np.array([[0.0, 0.5, 0.5], [0.2, 0.2, 0.6]], np.float32)]),
+    ("cosine_embedding_zero_vector",
+     lambda lib, a, b: F(lib).cosine_embedding_loss(a, b, lib.tensor([1.0, -1.0])),
+     [np.zeros((2, 3), np.float32), _ONES]),
+    ("triplet_identical_eps0",
+     lambda lib, a, b, c: F(lib).triplet_margin_loss(a, b, c, eps=0.0), [_ONES] * 3),
+    ("cross_entropy_inf_logits", lambda lib, a: F(lib).cross_entropy(a, lib.tensor([0, 1])),
+     [np.array([[0.0, -np.inf, 1.0], [2.0, 0.0, -np.inf]], np.float32)]),
+    ("bce_logits_inf",
+     lambda lib, a, b: F(lib).binary_cross_entropy_with_logits(a, b, reduction="none"),
+     [np.array([np.inf, -np.inf, 0.0], np.float32), np.array([1.0, 0.0, 1.0], np.float32)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,vals", EDGES, ids=[e[0] for e in EDGES])
+def test_edge_values_match_torch(name, fn, vals):
+    check(fn, vals=vals, lib=True)
