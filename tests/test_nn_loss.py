@@ -623,3 +623,14 @@ EDGES = [
 @pytest.mark.parametrize("name,fn,vals", EDGES, ids=[e[0] for e in EDGES])
 def test_edge_values_match_torch(name, fn, vals):
     check(fn, vals=vals, lib=True)
+
+
+@pytest.mark.parametrize("name,fn,n", [
+    ("cross_entropy", lambda lib, x: F(lib).cross_entropy(x, lib.tensor([0, 2, 1, 3])), 1),
+    ("cross_entropy_smoothing", lambda lib, x: F(lib).cross_entropy(
+        x, lib.tensor([0, 2, 1, 3]), label_smoothing=0.1), 1),
+    ("mse", lambda lib, x, y: F(lib).mse_loss(x, y), 2),
+    ("bce_with_logits", lambda lib, x, y: F(lib).binary_cross_entropy_with_logits(x, y), 2),
+])
+def test_half_precision_losses(name, fn, n):
+    check(fn, shapes=[(4, 5)] * n, dtype=np.float16, lib=True, atol=3e-3, rtol=3e-3)
