@@ -1,0 +1,210 @@
+"""nn.functional activations against torch: values, dtypes, shapes, gradients, options, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from parity import check, check_raises
+
+import lazyflow as lf
+import lazyflow.nn.functional  # noqa: F401  (makes lf.nn available)
+
+
+def F(lib):
+    return lib.nn.functional
+
+
+# (id, call, low, high): call(F, x) runs the activation with its options
+CASES = [
+    ("relu", lambda f, x: f.relu(x), -2, 2),
+    ("relu6", lambda f, x: f.relu6(x), -3, 9),
+    ("leaky_relu", lambda f, x: f.leaky_relu(x), -2, 2),
+    ("leaky_relu_slope", lambda f, x: f.leaky_relu(x, 0.2), -2, 2),
+    ("elu", lambda f, x: f.elu(x), -4, 4),
+    ("elu_alpha", lambda f, x: f.elu(x, alpha=0.5), -4, 4),
+    ("selu", lambda f, x: f.selu(x), -4, 4),
+    ("celu", lambda f, x: f.celu(x), -4, 4),
+    ("celu_alpha", lambda f, x: f.celu(x, alpha=2.5), -4, 4),
+    ("gelu", lambda f, x: f.gelu(x), -4, 4),
+    ("gelu_tanh", lambda f, x: f.gelu(x, approximate="tanh"), -4, 4),
+    ("silu", lambda f, x: f.silu(x), -6, 6),
+    ("mish", lambda f, x: f.mish(x), -6, 6),
+    ("sigmoid", lambda f, x: f.sigmoid(x), -6, 6),
+    ("tanh", lambda f, x: f.tanh(x), -4, 4),
+    ("softplus", lambda f, x: f.softplus(x), -30, 30),
+    ("softplus_beta", lambda f, x: f.softplus(x, beta=2.0, threshold=5.0), -8, 8),
+    ("softplus_beta_small", lambda f, x: f.softplus(x, beta=0.5), -50, 50),
+    ("softsign", lambda f, x: f.softsign(x), -4, 4),
+    ("hardtanh", lambda f, x: f.hardtanh(x), -3, 3),
+    ("hardtanh_bounds", lambda f, x: f.hardtanh(x, -0.5, 2.0), -3, 3),
+    ("hardswish", lambda f, x: f.hardswish(x), -5, 5),
+    ("hardsigmoid", lambda f, x: f.hardsigmoid(x), -5, 5),
+    ("threshold", lambda f, x: f.threshold(x, 0.3, -2.0), -2, 2),
+    ("logsigmoid", lambda f, x: f.logsigmoid(x), -30, 30),
+    ("tanhshrink", lambda f, x: f.tanhshrink(x), -3, 3),
+    ("softshrink", lambda f, x: f.softshrink(x), -2, 2),
+    ("softshrink_lambd", lambda f, x: f.softshrink(x, 1.2), -2, 2),
+    ("hardshrink", lambda f, x: f.hardshrink(x), -2, 2),
+    ("hardshrink_lambd", lambda f, x: f.hardshrink(x, 1.2), -2, 2),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,call,low,high", CASES, ids=[c[0] for c in CASES])
+def test_elementwise_activation_matches_torch(name, call, low, high, dtype):
+    check(lambda lib, x: call(F(lib), x), shapes=[(4, 7)], lib=True, low=low, high=high,
+          dtype=dtype)
+
+
+@pytest.mark.parametrize("name,call,low,high", CASES, ids=[c[0] for c in CASES])
+def test_activation_on_scalar_and_empty(name, call, low, high):
+    check(lambda lib, x: call(F(lib), x), shapes=[()], lib=True, low=low, high=high)
+    check(lambda lib, x: call(F(lib), x), shapes=[(0, 3)], lib=True, low=low, high=high)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("relu", lambda f, x: f.relu(x)), ("relu6", lambda f, x: f.relu6(x)),
+    ("hardtanh", lambda f, x: f.hardtanh(x)), ("hardswish", lambda f, x: f.hardswish(x)),
+    ("hardsigmoid", lambda f, x: f.hardsigmoid(x)), ("leaky_relu", lambda f, x: f.leaky_relu(x)),
+    ("threshold", lambda f, x: f.threshold(x, 1.0, 5.0)), ("elu", lambda f, x: f.elu(x)),
+    ("softshrink", lambda f, x: f.softshrink(x)), ("hardshrink", lambda f, x: f.hardshrink(x)),
+])
+def test_gradient_at_kinks_matches_torch(name, call):
+    """The subgradient torch picks at the break points (0, +-0.5, +-1, +-3, 6)."""
+    vals = [np.array([-6.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 6.0, 7.0], np.float32)]
+    check(lambda lib, x: call(F(lib), x), vals=vals, lib=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, x: f.elu(x), lambda f, x: f.selu(x), lambda f, x: f.celu(x, 0.5),
+    lambda f, x: f.softplus(x), lambda f, x: f.logsigmoid(x), lambda f, x: f.mish(x),
+    lambda f, x: f.silu(x), lambda f, x: f.softplus(x, beta=3.0),
+])
+def test_extreme_inputs_give_finite_values_and_gradients(call):
+    vals = [np.array([-1e4, -100.0, -30.0, 0.0, 30.0, 100.0, 1e4], np.float32)]
+    out = check(lambda lib, x: call(F(lib), x), vals=vals, lib=True)
+    assert np.isfinite(out.detach().numpy()).all()
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, x: f.relu(x), lambda f, x: f.gelu(x), lambda f, x: f.silu(x),
+    lambda f, x: f.hardswish(x), lambda f, x: f.leaky_relu(x, 0.1),
+])
+def test_half_precision_dtypes(call):
+    check(lambda lib, x: call(F(lib), x), shapes=[(3, 5)], lib=True, dtype=np.float16,
+          atol=2e-3, rtol=2e-3, forward_only=True)
+
+
+def test_prelu_weight_and_input_gradients():
+    # per-channel weight on (N, C, L) and (N, C), and a single shared weight
+    check(lambda lib, x, w: F(lib).prelu(x, w), shapes=[(2, 3, 5), (3,)], lib=True)
+    check(lambda lib, x, w: F(lib).prelu(x, w), shapes=[(4, 3), (3,)], lib=True)
+    check(lambda lib, x, w: F(lib).prelu(x, w), shapes=[(2, 3, 4, 5), (1,)], lib=True)
+    check(lambda lib, x, w: F(lib).prelu(x, w), shapes=[(5,), (1,)], lib=True)
+    check(lambda lib, x, w: F(lib).prelu(x, w), shapes=[(), (1,)], lib=True)
+
+
+def test_prelu_errors():
+    check_raises(lambda t: t.nn.functional.prelu(t.ones(2, 3), t.ones(4)), RuntimeError)
+    check_raises(lambda t: t.nn.functional.prelu(t.ones(5), t.ones(5)), RuntimeError)
+
+
+@pytest.mark.parametrize("fname", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_family(fname, dim):
+    check(lambda lib, x: getattr(F(lib), fname)(x, dim), shapes=[(4, 6)], lib=True)
+    check(lambda lib, x: getattr(F(lib), fname)(x, dim=dim), shapes=[(2, 3, 5)], lib=True,
+          low=-20, high=20)
+
+
+@pytest.mark.parametrize("fname", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family_dtype_argument(fname):
+    check(lambda lib, x: getattr(F(lib), fname)(x, 1, dtype=lib.float64), shapes=[(3, 4)],
+          lib=True)
+
+
+@pytest.mark.parametrize("fname", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("shape", [(), (5,), (2, 5), (2, 3, 4), (2, 3, 4, 2)])
+def test_softmax_family_implicit_dim_warns_and_picks_torchs_dim(fname, shape):
+    for lib in (torch, lf):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            getattr(F(lib), fname)(lib.ones(shape))
+        assert [str(w.message) for w in caught] == [
+            f"Implicit dimension choice for {fname} has been deprecated. Change the call to "
+            "include dim=X as an argument."]
+        assert caught[0].category is UserWarning
+        assert caught[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check(lambda lib, x: getattr(F(lib), fname)(x), shapes=[shape], lib=True)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+def test_glu(dim):
+    check(lambda lib, x: F(lib).glu(x, dim), shapes=[(4, 6, 2)], lib=True)
+
+
+def test_glu_errors():
+    check_raises(lambda t: t.nn.functional.glu(t.ones(3, 5)), RuntimeError)
+    check_raises(lambda t: t.nn.functional.glu(t.tensor(1.0)), RuntimeError)
+    check_raises(lambda t: t.nn.functional.glu(t.ones(4, 2), 2), IndexError)
+
+
+def test_option_errors():
+    check_raises(lambda t: t.nn.functional.hardtanh(t.ones(3), 2.0, 1.0), ValueError)
+    check_raises(lambda t: t.nn.functional.gelu(t.ones(3), approximate="fast"), RuntimeError)
+    check_raises(lambda t: t.nn.functional.celu(t.ones(3), alpha=0.0), RuntimeError)
+    check_raises(lambda t: t.nn.functional.softshrink(t.ones(3), -1.0), RuntimeError)
+
+
+@pytest.mark.parametrize("fname", ["elu", "leaky_relu", "softplus", "gelu", "silu"])
+def test_integer_inputs_raise_like_torch(fname):
+    err = check_raises(lambda t: getattr(t.nn.functional, fname)(t.arange(3)),
+                       NotImplementedError)
+    assert "'Long'" in str(err)
+
+
+def test_relu_on_integers():
+    check(lambda lib, x: F(lib).relu(x), vals=[np.arange(-3, 3)], lib=True)
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, x: f.relu(x, inplace=True), lambda f, x: f.relu6(x, inplace=True),
+    lambda f, x: f.leaky_relu(x, 0.3, inplace=True), lambda f, x: f.elu(x, inplace=True),
+    lambda f, x: f.selu(x, inplace=True), lambda f, x: f.celu(x, inplace=True),
+    lambda f, x: f.silu(x, inplace=True), lambda f, x: f.mish(x, inplace=True),
+    lambda f, x: f.hardtanh(x, inplace=True), lambda f, x: f.hardswish(x, inplace=True),
+    lambda f, x: f.hardsigmoid(x, inplace=True), lambda f, x: f.threshold(x, 0.1, 9.0, True),
+    lambda f, x: f.relu_(x), lambda f, x: f.elu_(x), lambda f, x: f.leaky_relu_(x),
+    lambda f, x: f.hardtanh_(x), lambda f, x: f.threshold_(x, 0.1, 2.0),
+    lambda f, x: f.selu_(x), lambda f, x: f.celu_(x),
+])
+def test_inplace_rewrites_the_input(call):
+    def run(lib, x):
+        y = x * 1.0  # a non-leaf, so the in-place op is legal under autograd
+        out = call(F(lib), y)
+        assert out is y
+        return y
+    check(run, shapes=[(3, 4)], lib=True)
+    # on a leaf that requires grad, torch refuses
+    check_raises(lambda t: call(t.nn.functional, t.ones(3, requires_grad=True)), RuntimeError)
+
+
+def test_inplace_through_a_view_writes_back():
+    for lib in (torch, lf):
+        x = lib.tensor([[-1.0, 2.0], [3.0, -4.0]])
+        F(lib).relu(x[0], inplace=True)
+        assert x.tolist() == [[0.0, 2.0], [3.0, -4.0]]
+
+
+def test_activations_record_without_running():
+    x = lf.randn(64, 32)
+    lf.mark_step()
+    before = lf.debug.counter_value("Execute")
+    y = F(lf).gelu(F(lf).softplus(x) * 2) + F(lf).hardswish(x) + F(lf).softmax(x, 1)
+    y = F(lf).logsigmoid(F(lf).elu(y)) + F(lf).glu(y, 1).sum()
+    assert lf.debug.counter_value("Execute") == before
+    y.numpy()
+    assert lf.debug.counter_value("Execute") == before + 1
