@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 import lazyflow as lf
-from lazyflow import Tensor
+from lazyflow.frontend.tensor import Tensor
 
 from .activation import logsigmoid
 from .distance import pairwise_distance
