@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from nn_parity import check_module, check_structure
 from parity import check, check_raises
 
 import lazyflow as lf
@@ -209,3 +210,119 @@ def test_mha_forward_errors():
     check_raises(lambda t: call(t, (5, 3, E), (6, 3, E), (6, 3, E), is_causal=True),
                  RuntimeError)
     check_raises(lambda t: call(t, (5, 3, 6), (6, 3, 6), (6, 3, 6)), AssertionError)
+
+
+# --- MultiheadAttention module -------------------------------------------------------------
+
+def _mha(**kw):
+    return lambda nn: nn.MultiheadAttention(E, H, **kw)
+
+
+class _SelfAttn:
+    """Builds a module that feeds one input as query, key and value (the packed-GEMM path)."""
+
+    def __init__(self, **kw):
+        self.kw = kw
+
+    def __call__(self, nn):
+        mha = nn.MultiheadAttention(E, H, **self.kw)
+
+        class Self(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.attn = mha
+
+            def forward(self, x, **fkw):
+                return self.attn(x, x, x, **fkw)
+        return Self()
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_mha_module_self_attention(batch_first, need_weights):
+    check_module(_SelfAttn(batch_first=batch_first), [(3, 5, E)],
+                 kwargs={"need_weights": need_weights})
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(bias=False), dict(add_bias_kv=True),
+                                  dict(add_zero_attn=True), dict(kdim=5, vdim=3),
+                                  dict(batch_first=True, kdim=5, vdim=5)])
+def test_mha_module_cross_attention(opts):
+    kd, vd = opts.get("kdim", E), opts.get("vdim", E)
+    if opts.get("batch_first"):
+        shapes = [(3, 4, E), (3, 6, kd), (3, 6, vd)]
+    else:
+        shapes = [(4, 3, E), (6, 3, kd), (6, 3, vd)]
+    check_module(_mha(**opts), shapes)
+    check_module(_mha(**opts), shapes, kwargs={"need_weights": False})
+
+
+def test_mha_module_unbatched_and_weights_per_head():
+    check_module(_mha(), [(4, E), (6, E), (6, E)], kwargs={"average_attn_weights": False})
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.filterwarnings("ignore:Support for mismatched")
+def test_mha_module_masks(need_weights):
+    rng = np.random.default_rng(11)
+    bool_mask = rng.random((4, 6)) > 0.6
+    bool_mask[:, 0] = False
+    kpm = np.zeros((3, 6), dtype=bool)
+    kpm[1, 4:] = True
+    float_mask = rng.standard_normal((3 * H, 4, 6)).astype(np.float32)
+    shapes = [(4, 3, E), (6, 3, E), (6, 3, E)]
+    for mask in (bool_mask, float_mask):
+        check_module(_mha(), shapes, kwargs=lambda lib, m=mask: {
+            "attn_mask": lib.tensor(m), "key_padding_mask": lib.tensor(kpm),
+            "need_weights": need_weights})
+
+
+def test_mha_module_causal():
+    causal = np.triu(np.ones((5, 5), dtype=bool), 1)
+    for need_weights in (True, False):
+        check_module(_SelfAttn(batch_first=True), [(3, 5, E)], kwargs=lambda lib, nw=need_weights: {
+            "attn_mask": lib.tensor(causal), "is_causal": True, "need_weights": nw})
+
+
+def test_mha_module_dropout_train_vs_eval():
+    check_module(_SelfAttn(dropout=0.5), [(5, 3, E)], modes=("eval",))
+    lf.manual_seed(0)
+    m = lf.nn.MultiheadAttention(E, H, dropout=0.5)
+    x = lf.randn(5, 3, E)
+    a = m(x, x, x)[0].detach().numpy()
+    m.eval()
+    b = m(x, x, x)[0].detach().numpy()
+    c = m(x, x, x)[0].detach().numpy()
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(b, c)
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(bias=False), dict(add_bias_kv=True),
+                                  dict(kdim=5, vdim=3, batch_first=True)])
+def test_mha_module_structure(opts):
+    check_structure(_mha(**opts))
+
+
+def test_mha_module_init():
+    lf.manual_seed(0)
+    m = lf.nn.MultiheadAttention(64, 4, add_bias_kv=True)
+    w = m.in_proj_weight.detach().numpy()
+    bound = np.sqrt(6.0 / (64 + 3 * 64))  # xavier_uniform_ on (3E, E)
+    assert w.min() >= -bound and w.max() <= bound and w.std() > 0.5 * bound / np.sqrt(3)
+    assert np.all(m.in_proj_bias.detach().numpy() == 0)
+    assert np.all(m.out_proj.bias.detach().numpy() == 0)
+    assert m.bias_k.shape == (1, 1, 64)
+
+
+def test_mha_module_errors():
+    check_raises(lambda t: t.nn.MultiheadAttention(6, 4), AssertionError)
+    check_raises(lambda t: t.nn.MultiheadAttention(0, 4), ValueError)
+    check_raises(lambda t: t.nn.MultiheadAttention(E, H)(t.zeros(4, 3, 6), t.zeros(4, 3, 6),
+                                                          t.zeros(4, 3, 6)), AssertionError)
+
+
+def test_mha_mismatched_mask_types_warn():
+    m = lf.nn.MultiheadAttention(E, H)
+    x = lf.zeros(4, 3, E)
+    with pytest.warns(UserWarning, match="mismatched key_padding_mask and attn_mask"):
+        m(x, x, x, key_padding_mask=lf.zeros(3, 4, dtype=lf.bool), attn_mask=lf.zeros(4, 4))

@@ -7,6 +7,7 @@ passes fuse the mask/scale/softmax chain, so no dedicated attention kernel is ne
 from __future__ import annotations
 
 import math
+import warnings
 
 import lazyflow as lf
 
@@ -134,12 +135,16 @@ def _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads) 
                          f"{query.ndim}-D query tensor")
 
 
-def _canonical_mask(mask, name, dtype):
-    """Bool masks become additive float masks (-inf where True), as torch's _canonical_mask."""
+def _canonical_mask(mask, name, dtype, other=None, other_name=""):
+    """Bool masks become additive float masks (-inf where True), as torch's _canonical_mask;
+    torch warns when `other` (the companion mask) has another dtype."""
     if mask is None:
         return None
     if mask.dtype != lf.bool and not mask.is_floating_point():
         raise AssertionError(f"only bool and floating types of {name} are supported")
+    if other is not None and other.dtype != mask.dtype:
+        warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same "
+                      "type for both instead.", stacklevel=3)
     if mask.dtype == lf.bool:
         zeros = lf.zeros(mask.shape, dtype=dtype, device=mask.device)
         return zeros.masked_fill(mask, float("-inf"))
@@ -185,7 +190,8 @@ def multi_head_attention_forward(
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.unsqueeze(0)
     tgt_len, bsz, embed_dim = query.shape
-    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query.dtype)
+    key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query.dtype,
+                                       attn_mask, "attn_mask")
     if is_causal and attn_mask is None:
         raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
                            "Transformer module method `generate_square_subsequent_mask` to "
