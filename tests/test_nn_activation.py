@@ -208,3 +208,84 @@ def test_activations_record_without_running():
     assert lf.debug.counter_value("Execute") == before
     y.numpy()
     assert lf.debug.counter_value("Execute") == before + 1
+
+
+# ---------------------------------------------------------------- modules
+
+from nn_parity import check_module, check_structure  # noqa: E402
+
+MODULES = [
+    lambda nn: nn.ReLU(), lambda nn: nn.ReLU(inplace=True), lambda nn: nn.ReLU6(),
+    lambda nn: nn.ReLU6(True), lambda nn: nn.LeakyReLU(), lambda nn: nn.LeakyReLU(0.2, True),
+    lambda nn: nn.PReLU(), lambda nn: nn.PReLU(3, init=0.1), lambda nn: nn.ELU(),
+    lambda nn: nn.ELU(alpha=0.5, inplace=True), lambda nn: nn.SELU(), lambda nn: nn.SELU(True),
+    lambda nn: nn.CELU(), lambda nn: nn.CELU(1.5, True), lambda nn: nn.GELU(),
+    lambda nn: nn.GELU(approximate="tanh"), lambda nn: nn.SiLU(), lambda nn: nn.SiLU(True),
+    lambda nn: nn.Mish(), lambda nn: nn.Mish(inplace=True), lambda nn: nn.Sigmoid(),
+    lambda nn: nn.Tanh(), lambda nn: nn.Softmax(dim=1), lambda nn: nn.Softmax(-1),
+    lambda nn: nn.LogSoftmax(dim=1), lambda nn: nn.LogSoftmax(0), lambda nn: nn.Softmin(1),
+    lambda nn: nn.Softplus(), lambda nn: nn.Softplus(beta=2.0, threshold=3.0),
+    lambda nn: nn.Softsign(), lambda nn: nn.Hardtanh(), lambda nn: nn.Hardtanh(-2.0, 0.5, True),
+    lambda nn: nn.Hardswish(), lambda nn: nn.Hardswish(inplace=True), lambda nn: nn.Hardsigmoid(),
+    lambda nn: nn.Hardsigmoid(True), lambda nn: nn.Threshold(0.1, 20.0),
+    lambda nn: nn.Threshold(0.1, -1.0, inplace=True), lambda nn: nn.LogSigmoid(),
+    lambda nn: nn.GLU(), lambda nn: nn.GLU(dim=0), lambda nn: nn.Tanhshrink(),
+    lambda nn: nn.Softshrink(), lambda nn: nn.Softshrink(1.0), lambda nn: nn.Hardshrink(),
+    lambda nn: nn.Hardshrink(lambd=0.25),
+]
+
+
+@pytest.mark.parametrize("make", MODULES, ids=lambda m: repr(m(torch.nn)))
+def test_activation_module_matches_torch(make):
+    check_structure(make)
+    inplace = getattr(make(torch.nn), "inplace", False)
+    # in-place modules cannot run on a leaf that requires grad (torch refuses too)
+    check_module(make, [(4, 3, 6)], low=-4, high=4, input_grad=not inplace)
+
+
+def test_prelu_module_weight_gradient_and_shapes():
+    for shape in [(5, 3), (2, 3, 4, 4), (2, 3, 7)]:
+        t_mod, l_mod = check_module(lambda nn: nn.PReLU(3, init=0.3), [shape])
+        assert l_mod.weight.grad is not None
+    check_module(lambda nn: nn.PReLU(), [(6,)])
+    check_module(lambda nn: nn.PReLU(dtype=torch.float64 if nn is torch.nn else lf.float64),
+                 [(2, 3)], dtype=np.float64)
+    for lib in (torch, lf):
+        m = lib.nn.PReLU(4)
+        assert [n for n, _ in m.named_parameters()] == ["weight"]
+        assert tuple(m.weight.shape) == (4,) and m.weight.tolist() == [0.25] * 4
+        with pytest.raises(RuntimeError):
+            m(lib.ones(2, 3))
+
+
+def test_inplace_module_rewrites_a_non_leaf():
+    for lib in (torch, lf):
+        x = lib.tensor([[-1.0, 2.0]], requires_grad=True)
+        y = x * 1.0
+        out = lib.nn.ReLU(inplace=True)(y)
+        assert out is y and y.tolist() == [[0.0, 2.0]]
+        out.sum().backward()
+        assert x.grad.tolist() == [[0.0, 1.0]]
+
+
+def test_softmax_module_without_dim_warns():
+    for lib in (torch, lf):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = lib.nn.Softmax()(lib.ones(2, 3))
+        assert len(caught) == 1 and "Implicit dimension choice for softmax" in \
+            str(caught[0].message)
+        assert out.tolist()[0] == pytest.approx([1 / 3] * 3)
+    assert repr(lf.nn.Softmax()) == "Softmax(dim=None)"
+
+
+def test_module_option_errors():
+    with pytest.raises(AssertionError, match="max_val"):
+        torch.nn.Hardtanh(2.0, 1.0)
+    with pytest.raises(AssertionError, match=r"max_val \(1.0\) must be greater than min_val"):
+        lf.nn.Hardtanh(2.0, 1.0)
+    for lib in (torch, lf):
+        with pytest.warns(FutureWarning):
+            m = lib.nn.Hardtanh(min_value=-2.0, max_value=3.0)
+        assert (m.min_val, m.max_val) == (-2.0, 3.0)
+        assert isinstance(lib.nn.ReLU6(), lib.nn.Hardtanh)

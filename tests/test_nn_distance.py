@@ -116,3 +116,23 @@ def test_one_hot_pending_out_of_range_raises_at_the_barrier():
     out = F(lf).one_hot(lf.tensor([0, -1]) * 1, 3)
     with pytest.raises(IndexError, match="out of bounds"):
         out.tolist()
+
+
+# ---------------------------------------------------------------- modules
+
+from nn_parity import check_module, check_structure  # noqa: E402
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.PairwiseDistance(), lambda nn: nn.PairwiseDistance(p=1.0, eps=0.01,
+                                                                     keepdim=True),
+    lambda nn: nn.CosineSimilarity(), lambda nn: nn.CosineSimilarity(dim=0, eps=1e-3),
+])
+def test_distance_modules(make):
+    check_structure(make)
+    check_module(make, [(4, 6), (4, 6)])
+    for lib in (torch, lf):
+        m = lib.nn.PairwiseDistance(3.0)
+        assert (m.norm, m.eps, m.keepdim) == (3.0, 1e-6, False)
+        m = lib.nn.CosineSimilarity()
+        assert (m.dim, m.eps) == (1, 1e-8)

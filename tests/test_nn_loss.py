@@ -477,3 +477,101 @@ def test_triplet_margin_loss_errors():
                                                        t.ones(3, 4), margin=0.0), ValueError)
     check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(3, 4), t.ones(3, 5),
                                                        t.ones(3, 4)), RuntimeError)
+
+
+# ---------------------------------------------------------------- loss modules
+
+from nn_parity import check_module, check_structure  # noqa: E402
+
+_W5 = rand(5, seed=5, low=0.2, high=2.0)
+_X = rand(6, 5)
+_Y = rand(6, 5, seed=3)
+_P = rand(6, 5, low=0.05, high=0.95)
+_T01 = rand(6, 5, seed=4, low=0.0, high=1.0)
+_IDX = labels(6, classes=5)
+_PM = np.array([1, -1, 1, 1, -1, -1], np.float32)
+
+
+def _w(nn):
+    return (torch if nn is torch.nn else lf).tensor(_W5)
+
+
+LOSS_MODULES = [
+    (lambda nn: nn.L1Loss(), [_X, _Y]),
+    (lambda nn: nn.L1Loss(reduction="sum"), [_X, _Y]),
+    (lambda nn: nn.MSELoss(), [_X, _Y]),
+    (lambda nn: nn.MSELoss(reduction="none"), [_X, _Y]),
+    (lambda nn: nn.SmoothL1Loss(beta=0.5), [_X, _Y]),
+    (lambda nn: nn.HuberLoss(delta=0.7, reduction="sum"), [_X, _Y]),
+    (lambda nn: nn.NLLLoss(), [_X, _IDX]),
+    (lambda nn: nn.NLLLoss(weight=_w(nn), ignore_index=2, reduction="sum"), [_X, _IDX]),
+    (lambda nn: nn.CrossEntropyLoss(), [_X, _IDX]),
+    (lambda nn: nn.CrossEntropyLoss(weight=_w(nn), label_smoothing=0.2), [_X, _IDX]),
+    (lambda nn: nn.CrossEntropyLoss(ignore_index=1, reduction="none"), [_X, _IDX]),
+    (lambda nn: nn.CrossEntropyLoss(label_smoothing=0.1), [_X, probs(6, 5)]),
+    (lambda nn: nn.BCELoss(), [_P, _T01]),
+    (lambda nn: nn.BCELoss(weight=_w(nn), reduction="sum"), [_P, _T01]),
+    (lambda nn: nn.BCEWithLogitsLoss(), [_X, _T01]),
+    (lambda nn: nn.BCEWithLogitsLoss(weight=_w(nn), pos_weight=_w(nn) * 2), [_X, _T01]),
+    (lambda nn: nn.KLDivLoss(reduction="batchmean"), [np.log(_P), _T01]),
+    (lambda nn: nn.KLDivLoss(reduction="sum", log_target=True), [np.log(_P), _Y]),
+    (lambda nn: nn.CosineEmbeddingLoss(), [_X, _Y, _PM]),
+    (lambda nn: nn.CosineEmbeddingLoss(margin=0.2, reduction="none"), [_X, _Y, _PM]),
+    (lambda nn: nn.MarginRankingLoss(), [_X[:, 0], _Y[:, 0], _PM]),
+    (lambda nn: nn.MarginRankingLoss(margin=0.3, reduction="sum"), [_X[:, 0], _Y[:, 0], _PM]),
+    (lambda nn: nn.TripletMarginLoss(), [_X, _Y, _P]),
+    (lambda nn: nn.TripletMarginLoss(margin=2.0, p=1.0, eps=1e-3, swap=True,
+                                     reduction="none"), [_X, _Y, _P]),
+]
+
+
+@pytest.mark.parametrize("make,inputs", LOSS_MODULES,
+                         ids=[repr(m(torch.nn)) + str(i) for i, (m, _) in
+                              enumerate(LOSS_MODULES)])
+def test_loss_module_matches_torch(make, inputs):
+    check_structure(make)
+    check_module(make, inputs=inputs)
+
+
+@pytest.mark.parametrize("name", ["L1Loss", "MSELoss", "SmoothL1Loss", "NLLLoss",
+                                  "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
+                                  "KLDivLoss", "CosineEmbeddingLoss", "MarginRankingLoss",
+                                  "TripletMarginLoss"])
+def test_loss_module_legacy_arguments(name):
+    for size_average, reduce, want in [(False, None, "sum"), (None, False, "none"),
+                                       (True, True, "mean")]:
+        for lib in (torch, lf):
+            with pytest.warns(UserWarning, match="size_average and reduce args"):
+                m = getattr(lib.nn, name)(size_average=size_average, reduce=reduce)
+            assert m.reduction == want
+
+
+def test_loss_module_defaults_and_buffers():
+    for lib in (torch, lf):
+        m = lib.nn.CrossEntropyLoss()
+        assert (m.reduction, m.ignore_index, m.label_smoothing, m.weight) == \
+            ("mean", -100, 0.0, None)
+        assert list(m.state_dict()) == []
+        m = lib.nn.BCEWithLogitsLoss(pos_weight=lib.ones(3))
+        assert list(m.state_dict()) == ["pos_weight"] and m.weight is None
+        assert lib.nn.HuberLoss().delta == 1.0 and lib.nn.SmoothL1Loss().beta == 1.0
+    check_raises(lambda t: t.nn.TripletMarginLoss(margin=0.0), ValueError)
+    check_raises(lambda t: t.nn.MSELoss(reduction="avg")(t.ones(2), t.ones(2)), ValueError)
+
+
+def test_training_step_with_cross_entropy_compiles_once():
+    lin = lf.nn.Linear(5, 4)
+    loss_fn = lf.nn.CrossEntropyLoss(label_smoothing=0.1)
+    opt = lf.optim.SGD(lin.parameters(), lr=0.1)
+    x, t = lf.randn(8, 5), lf.randint(0, 4, (8,))
+    losses = []
+    for step in range(4):
+        opt.zero_grad()
+        loss = loss_fn(lin(x), t)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if step == 1:  # step 0 also materializes the initial weights and data
+            compiles = lf.debug.counter_value("UncachedCompile")
+    assert lf.debug.counter_value("UncachedCompile") == compiles
+    assert losses[3] < losses[0]

@@ -12,7 +12,8 @@ import math
 import warnings
 
 import lazyflow as lf
-from lazyflow.frontend.tensor import Tensor
+
+from ...frontend.tensor import Tensor
 
 __all__ = [
     "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "selu",

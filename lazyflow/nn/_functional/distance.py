@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import lazyflow as lf
-from lazyflow.frontend.tensor import Tensor
+
+from ...frontend.tensor import Tensor
 
 __all__ = ["normalize", "cosine_similarity", "pairwise_distance", "one_hot"]
 

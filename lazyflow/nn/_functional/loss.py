@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 
 import lazyflow as lf
-from lazyflow.frontend.tensor import Tensor
 
+from ...frontend.tensor import Tensor
 from .activation import logsigmoid
 from .distance import pairwise_distance
 
