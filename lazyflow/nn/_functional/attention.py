@@ -65,7 +65,8 @@ def scaled_dot_product_attention(query: lf.Tensor, key: lf.Tensor, value: lf.Ten
         key, value = _repeat_kv_heads(query, key, value)
     tgt_len, src_len = query.shape[-2], key.shape[-2]
     scale_factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = lf.matmul(query, key.transpose(-2, -1)) * scale_factor
+    # scale the (L, E) query rather than the (L, S) scores: fewer elements when S >= E
+    scores = lf.matmul(query * scale_factor, key.transpose(-2, -1))
     if is_causal:
         attn_mask = lf.ones(tgt_len, src_len, dtype=lf.bool, device=query.device).tril()
     empty_rows = None
