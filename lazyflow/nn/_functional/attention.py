@@ -11,15 +11,9 @@ import warnings
 
 import lazyflow as lf
 
+from .core import dropout
+
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
-
-
-def _dropout(x: lf.Tensor, p: float) -> lf.Tensor:
-    """Training-mode dropout (torch.nn.functional.dropout with training=True)."""
-    if p >= 1.0:
-        return x * 0.0
-    keep = lf.rand(x.shape, dtype=x.dtype, device=x.device) >= p
-    return lf.where(keep, x * (1.0 / (1.0 - p)), 0.0)
 
 
 def _fully_masked_rows(attn_mask: lf.Tensor) -> lf.Tensor:
@@ -82,7 +76,7 @@ def scaled_dot_product_attention(query: lf.Tensor, key: lf.Tensor, value: lf.Ten
     if empty_rows is not None:
         weights = lf.where(empty_rows, 0.0, weights)
     if dropout_p > 0.0:
-        weights = _dropout(weights, dropout_p)
+        weights = dropout(weights, dropout_p)
     return lf.matmul(weights, value)
 
 
@@ -275,7 +269,7 @@ def multi_head_attention_forward(
             scores = scores + attn_mask
         weights = lf.softmax(scores, dim=-1)
         if dropout_p > 0.0:
-            weights = _dropout(weights, dropout_p)
+            weights = dropout(weights, dropout_p)
         out = lf.matmul(weights, v).transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
         out = _linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)
         weights = weights.reshape(bsz, num_heads, tgt_len, src_len)

@@ -14,7 +14,7 @@ import warnings
 import lazyflow as lf
 
 from ...autograd import Function
-from .._functional.attention import _dropout
+from .._functional import core as F_core
 from ..parameter import Parameter
 from .module import Module
 
@@ -183,7 +183,7 @@ def _rnn_forward(mode, x, hx, cx, weights, num_layers, bidirectional, dropout, t
             c_n.append(c)
         x = outs[0] if dirs == 1 else lf.cat(outs, dim=2)
         if dropout > 0 and training and layer < num_layers - 1:
-            x = _dropout(x, dropout)
+            x = F_core.dropout(x, dropout)
     return x, lf.stack(h_n), (None if cx is None else lf.stack(c_n))
 
 
