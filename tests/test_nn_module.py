@@ -231,9 +231,10 @@ def test_train_eval_propagate_and_return_self():
 def test_zero_grad_and_requires_grad():
     m = lf.nn.Linear(3, 2)
     m(lf.randn(4, 3)).sum().backward()
-    assert m.weight.grad is not None
+    g = m.weight.grad
+    assert g is not None
     m.zero_grad(set_to_none=False)
-    assert m.weight.grad is not None and m.weight.grad.abs().sum().item() == 0
+    assert m.weight.grad is g and g.abs().sum().item() == 0
     m.zero_grad()
     assert m.weight.grad is None
     assert m.requires_grad_(False) is m and not m.weight.requires_grad
@@ -550,3 +551,17 @@ def test_lazy_state_dict_holds_uninitialized_parameters_like_torch():
     m2 = lf.nn.LazyLinear(2)
     m2.load_state_dict(m.state_dict())
     assert m2.has_uninitialized_params()
+
+
+def test_deepcopied_hooks_belong_to_the_copy():
+    m = lf.nn.Identity()
+    h = m.register_forward_hook(lambda mod, a, o: o + 1)
+    c = copy.deepcopy(m)
+    h.remove()
+    assert m(lf.zeros(1)).item() == 0 and c(lf.zeros(1)).item() == 1
+    lazy = lf.nn.LazyLinear(2)
+    twin = copy.deepcopy(lazy)
+    for mod in (lazy, twin):
+        mod(lf.ones(1, 3))
+        mod(lf.ones(1, 3))          # the lazy hook is gone: a second call is a plain Linear
+        assert type(mod) is lf.nn.Linear and not mod._forward_pre_hooks
