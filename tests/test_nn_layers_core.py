@@ -459,3 +459,23 @@ def test_rms_norm_promotes_a_float64_input_like_torch():
                                             torch.ones(3))
     got = lf.nn.functional.rms_norm(lf.ones(2, 3, dtype=lf.float64), (3,), lf.ones(3))
     assert got.dtype == lf.float64 and want.dtype == torch.float64
+
+
+@pytest.mark.parametrize("cls,shape,kw", [
+    ("InstanceNorm1d", (2, 3, 5), {}), ("InstanceNorm1d", (3, 5), {"affine": True}),
+    ("InstanceNorm2d", (2, 3, 4, 4), {"affine": True, "track_running_stats": True}),
+    ("InstanceNorm2d", (3, 4, 4), {"track_running_stats": True, "momentum": 0.4}),
+    ("InstanceNorm3d", (2, 3, 2, 2, 3), {"affine": True, "bias": False}),
+])
+def test_instance_norm_matches_torch(cls, shape, kw):
+    check_module(lambda nn: getattr(nn, cls)(3, **kw), [shape], steps=2, atol=2e-5)
+    check_structure(lambda nn: getattr(nn, cls)(3, **kw))
+
+
+def test_instance_norm_errors_match_torch():
+    _raises_like_torch(lambda nn: nn.InstanceNorm1d(3), [np.ones((2, 3, 1), np.float32)],
+                       ValueError)
+    _raises_like_torch(lambda nn: nn.InstanceNorm1d(3, affine=True),
+                       [np.ones((2, 4, 5), np.float32)], ValueError)
+    _raises_like_torch(lambda nn: nn.InstanceNorm2d(3), [np.ones((2, 3), np.float32)],
+                       ValueError)

@@ -14,7 +14,7 @@ from ...ir import dtypes as D
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "alpha_dropout", "feature_alpha_dropout", "embedding", "batch_norm", "layer_norm",
-           "group_norm", "rms_norm"]
+           "group_norm", "rms_norm", "instance_norm"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -358,4 +358,43 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
     if weight is not None:
         out = out * weight
+    return out
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize each (sample, channel) over its spatial dims; running stats (if given) are
+    updated with the batch average of the per-instance statistics."""
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher input (got {input.ndim}D input)")
+    n, c = input.shape[0], input.shape[1]
+    _check_same_dtype(input, weight, bias, running_mean, running_var)
+    bshape = _channel_shape(input)
+    if use_input_stats:
+        spatial = input.numel() // (n * c)
+        if spatial <= 1:
+            raise ValueError("Expected more than 1 spatial element when training, got input "
+                             f"size {input.shape}")
+        dims = tuple(range(2, input.ndim))
+        var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+        with no_grad():
+            if running_mean is not None:
+                batch_mean = mean.detach().reshape(n, c).mean(0)
+                running_mean.mul_(1.0 - momentum).add_(batch_mean * momentum)
+            if running_var is not None:
+                unbiased = var.detach().reshape(n, c).mean(0) * (spatial / (spatial - 1))
+                running_var.mul_(1.0 - momentum).add_(unbiased * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("Expected running_mean and running_var to be defined when "
+                               "use_input_stats is false")
+        mean = running_mean.reshape(bshape)
+        var = running_var.reshape(bshape)
+    out = (input - mean) * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
     return out
