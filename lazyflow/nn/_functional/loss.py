@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 import lazyflow as lf
 
 from ...frontend.tensor import Tensor
 from .activation import logsigmoid
-from .distance import pairwise_distance
+from .distance import known_values, pairwise_distance
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
@@ -69,13 +67,6 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _dtype_name(t: Tensor) -> str:
     name = str(t.dtype).split(".")[-1]
     return _TORCH_NAMES.get(name, name)
-
-
-def _known_values(t: Tensor) -> np.ndarray | None:
-    """The values of `t` if they are already computed on the host, else None (no barrier)."""
-    if t.device.type != "cpu" or t._value().data is None:
-        return None
-    return t.detach().numpy()
 
 
 def _warn_size_mismatch(input: Tensor, target: Tensor) -> None:
@@ -194,7 +185,7 @@ def _check_weight(weight: Tensor | None, classes: int, prefix: str = "") -> None
 
 def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> None:
     """torch's IndexError for a class index outside [0, C), when the target is computed."""
-    vals = _known_values(target)
+    vals = known_values(target)
     if vals is None or vals.size == 0:
         return
     bad = (vals != ignore_index) & ((vals < 0) | (vals >= classes))
@@ -332,7 +323,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({_size(target)}) that is different to the "
                          f"input size ({_size(input)}) is deprecated. Please ensure they have "
                          f"the same size.")
-    vals = _known_values(input)
+    vals = known_values(input)
     if vals is not None and vals.size and not ((vals >= 0) & (vals <= 1)).all():
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is not None:
