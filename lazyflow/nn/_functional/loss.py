@@ -183,37 +183,52 @@ def _check_weight(weight: Tensor | None, classes: int, prefix: str = "") -> None
                            f"{list(weight.shape)}")
 
 
-def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> None:
-    """torch's IndexError for a class index outside [0, C), when the target is computed."""
+def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> bool:
+    """torch's IndexError for a class index outside [0, C), when the target is computed.
+
+    Returns True when the target is known to hold only valid, non-ignored classes: the loss
+    then needs no masking (fewer ops to record and run). A target with ignored entries, or
+    one not computed yet, takes the masked path; so a training loop sees at most two graphs.
+    """
     vals = known_values(target)
     if vals is None or vals.size == 0:
-        return
-    bad = (vals != ignore_index) & ((vals < 0) | (vals >= classes))
+        return False
+    ignored = vals == ignore_index
+    bad = ~ignored & ((vals < 0) | (vals >= classes))
     if bad.any():
         raise IndexError(f"Target {int(vals[bad].flat[0])} is out of bounds.")
+    return not ignored.any()
 
 
 def _class_dim(input: Tensor) -> int:
     return 0 if input.ndim == 1 else 1
 
 
-def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int):
+def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+          clean: bool):
     """(-input[target] * w[target], w[target]) with ignored positions zeroed.
 
-    Ignored targets gather class 0 (always valid) and are masked; any other negative index is
-    sent past the last class, so `gather` reports it at the barrier as out of range.
+    `w` is None when there is no weight and nothing to mask (`clean`). Otherwise ignored
+    targets gather class 0 (always valid) and are masked; any other negative index is sent
+    past the last class, so `gather` reports it at the barrier as out of range.
     """
-    classes = input.shape[_class_dim(input)]
-    target = target.long() if target.dtype is not lf.int64 else target
-    keep = target != ignore_index
-    safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
     cdim = _class_dim(input)
+    classes = input.shape[cdim]
+    target = target.long() if target.dtype is not lf.int64 else target
+    if clean:
+        safe, keep = target, None
+    else:
+        keep = target != ignore_index
+        safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
     picked = input.gather(cdim, safe.unsqueeze(cdim)).squeeze(cdim)
     if weight is None:
+        if keep is None:
+            return -picked, None
         w = keep.to(input.dtype)
     else:
-        w = lf.where(keep, weight.to(input.dtype).gather(0, safe.reshape(-1))
-                     .reshape(safe.shape), 0.0)
+        w = weight.to(input.dtype).gather(0, safe.reshape(-1)).reshape(safe.shape)
+        if keep is not None:
+            w = lf.where(keep, w, 0.0)
     return -picked * w, w
 
 
@@ -229,25 +244,31 @@ def _weighted_mean(total: Tensor, weight_sum: Tensor) -> Tensor:
 
 
 def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-         reduction: str) -> Tensor:
-    loss, w = _pick(input, target, weight, ignore_index)
+         reduction: str, clean: bool) -> Tensor:
+    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
+        input = input.unsqueeze(0)
+    loss, w = _pick(input, target, weight, ignore_index, clean)
     if reduction == "mean":
-        return _weighted_mean(loss.sum(), w.sum())
+        return loss.mean() if w is None else _weighted_mean(loss.sum(), w.sum())
     return _reduce(loss, reduction)
+
+
+def _checked_nll(input: Tensor, target: Tensor, weight: Tensor | None,
+                 ignore_index: int) -> bool:
+    """All of nll_loss's record-time checks; returns whether the target needs no masking."""
+    _check_nll_shapes(input, target)
+    _check_class_target(target)
+    classes = input.shape[_class_dim(input)]
+    _check_weight(weight, classes)
+    return _check_known_targets(target, classes, ignore_index)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              size_average: bool | None = None, ignore_index: int = -100,
              reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(reduction, size_average, reduce)
-    _check_nll_shapes(input, target)
-    _check_class_target(target)
-    classes = input.shape[_class_dim(input)]
-    _check_weight(weight, classes)
-    _check_known_targets(target, classes, ignore_index)
-    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
-        return _nll(input.unsqueeze(0), target, weight, ignore_index, reduction)
-    return _nll(input, target, weight, ignore_index, reduction)
+    clean = _checked_nll(input, target, weight, ignore_index)
+    return _nll(input, target, weight, ignore_index, reduction, clean)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -267,18 +288,24 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if tuple(input.shape) == tuple(target.shape):
         return _cross_entropy_probs(logp, target, weight, ignore_index, reduction,
                                     label_smoothing)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    clean = _checked_nll(logp, target, weight, ignore_index)
+    nll = _nll(logp, target, weight, ignore_index, reduction, clean)
     if label_smoothing == 0:
         return nll
-    keep = target != ignore_index
     wview = _class_view(weight, input) if weight is not None else None
     smooth = -(logp * wview if wview is not None else logp).sum(cdim)
-    smooth = lf.where(keep, smooth, 0.0)
+    keep = None if clean else target != ignore_index
+    if keep is not None:
+        smooth = lf.where(keep, smooth, 0.0)
     if reduction == "mean":
         if weight is not None:
-            safe = lf.where(keep, target, 0)
-            wt = lf.where(keep, weight.gather(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
+            safe = target.long() if keep is None else lf.where(keep, target.long(), 0)
+            wt = weight.gather(0, safe.reshape(-1)).reshape(safe.shape)
+            if keep is not None:
+                wt = lf.where(keep, wt, 0.0)
             smooth = _weighted_mean(smooth.sum(), wt.sum())
+        elif keep is None:
+            smooth = smooth.mean()
         else:
             smooth = _weighted_mean(smooth.sum(), keep.sum().to(smooth.dtype))
     else:
