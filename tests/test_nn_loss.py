@@ -646,3 +646,90 @@ def test_edge_values_match_torch(name, fn, vals):
 ])
 def test_half_precision_losses(name, fn, n):
     check(fn, shapes=[(4, 5)] * n, dtype=np.float16, lib=True, atol=3e-3, rtol=3e-3)
+
+
+# ---------------------------------------------------------------- further losses
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("log_input,full", [(True, False), (False, False), (True, True),
+                                            (False, True)])
+def test_poisson_nll_loss(reduction, log_input, full):
+    x = rand(4, 5, low=-1, high=1) if log_input else rand(4, 5, low=0.1, high=3)
+    t = np.random.default_rng(3).poisson(2.0, (4, 5)).astype(np.float32)
+    t[0, 0] = 0.0
+    # the target is a constant here: with `full`, torch's target gradient is NaN at target 0
+    # (its masked Stirling term still differentiates log(0)); lazyflow's is 0 there
+    check(lambda lib, a: F(lib).poisson_nll_loss(a, lib.tensor(t), log_input=log_input,
+                                                 full=full, reduction=reduction), vals=[x],
+          lib=True)
+    if not full:
+        check(lambda lib, a, b: F(lib).poisson_nll_loss(a, b, log_input=log_input,
+                                                        reduction=reduction), vals=[x, t],
+              lib=True)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("var_shape", [(4, 3), (4,), (4, 1), "float"])
+def test_gaussian_nll_loss(reduction, full, var_shape):
+    var = 0.7 if var_shape == "float" else rand(*var_shape, seed=6, low=0.0, high=2.0)
+
+    def run(lib, a, b):
+        v = var if var_shape == "float" else lib.tensor(var, requires_grad=True)
+        return F(lib).gaussian_nll_loss(a, b, v, full=full, eps=0.05, reduction=reduction)
+    check(run, shapes=[(4, 3), (4, 3)], lib=True)
+
+
+def test_gaussian_nll_loss_errors():
+    f = "gaussian_nll_loss"
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(4, 3), t.ones(4, 3), -1.0),
+                 ValueError)
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(4, 3), t.ones(4, 3),
+                                                       t.tensor([1.0, -1.0, 1.0])), ValueError)
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(4, 3), t.ones(4, 3),
+                                                       t.ones(2, 2)), ValueError)
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(4, 3), t.ones(4, 3), t.ones(4),
+                                                       reduction="avg"), ValueError)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("margin", [1.0, 0.3])
+def test_hinge_embedding_and_soft_margin_losses(reduction, margin):
+    t = np.array([[1, -1, 1], [-1, -1, 1]], np.float32)
+    check(lambda lib, a: F(lib).hinge_embedding_loss(a, lib.tensor(t), margin=margin,
+                                                     reduction=reduction),
+          vals=[rand(2, 3)], lib=True)
+    check(lambda lib, a: F(lib).soft_margin_loss(a, lib.tensor(t), reduction=reduction),
+          vals=[rand(2, 3)], lib=True)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True], ids=["noweight", "weight"])
+def test_multilabel_soft_margin_loss(reduction, weighted):
+    w = rand(5, seed=5, low=0.2, high=2.0)
+    t = (rand(4, 5, seed=9) > 0).astype(np.float32)
+    check(lambda lib, a: F(lib).multilabel_soft_margin_loss(
+        a, lib.tensor(t), weight=lib.tensor(w) if weighted else None, reduction=reduction),
+        vals=[rand(4, 5, low=-30, high=30)], lib=True)
+    check_raises(lambda lib: lib.nn.functional.multilabel_soft_margin_loss(
+        lib.ones(2, 3), lib.ones(2, 3), reduction="avg"), ValueError)
+
+
+@pytest.mark.parametrize("make,inputs", [
+    (lambda nn: nn.PoissonNLLLoss(), [rand(4, 3), rand(4, 3, seed=2, low=0, high=4)]),
+    (lambda nn: nn.PoissonNLLLoss(log_input=False, full=True, reduction="sum"),
+     [rand(4, 3, low=0.1, high=3), rand(4, 3, seed=2, low=1.5, high=4)]),
+    (lambda nn: nn.GaussianNLLLoss(full=True, eps=1e-3),
+     [rand(4, 3), rand(4, 3, seed=2), rand(4, 1, seed=3, low=0.1, high=2)]),
+    (lambda nn: nn.HingeEmbeddingLoss(margin=0.5), [rand(4, 3), np.sign(rand(4, 3, seed=2))]),
+    (lambda nn: nn.SoftMarginLoss(reduction="none"), [rand(4, 3), np.sign(rand(4, 3, seed=2))]),
+    (lambda nn: nn.MultiLabelSoftMarginLoss(weight=_w(nn)),
+     [rand(4, 5), (rand(4, 5, seed=2) > 0).astype(np.float32)]),
+], ids=["poisson", "poisson_full", "gaussian", "hinge", "soft_margin", "multilabel"])
+def test_further_loss_modules(make, inputs):
+    check_structure(make)
+    # SoftMarginLoss refuses a target that requires grad (torch too): inputs stay constants
+    check_module(make, inputs=inputs, input_grad="SoftMargin" not in repr(make(torch.nn)))
+    check_raises(lambda t: t.nn.functional.soft_margin_loss(t.ones(2), t.ones(2,
+                                                                        requires_grad=True)),
+                 RuntimeError)

@@ -11,6 +11,7 @@ barrier instead, and BCE inputs are not range-checked (see docs/nn.md).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import lazyflow as lf
@@ -22,7 +23,9 @@ from .distance import known_values, pairwise_distance
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
-    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss",
+    "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
+    "multilabel_soft_margin_loss",
 ]
 # (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
@@ -486,4 +489,91 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
     if swap:
         d_neg = lf.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
     loss = lf.clamp_min(d_pos - d_neg + margin, 0.0)
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- further losses
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """exp(x) - t x (log_input) or x - t log(x + eps); `full` adds Stirling's term for t > 1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if log_input:
+        loss = lf.exp(input) - target * input
+    else:
+        loss = input - target * lf.log(input + eps)
+    if full:
+        safe = lf.where(target > 1, target, lf.ones_like(target))
+        stirling = safe * lf.log(safe) - safe + 0.5 * lf.log(2 * math.pi * safe)
+        loss = loss + lf.where(target > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log(max(var, eps)) + (x - t)^2 / max(var, eps)) (+ 0.5 log(2 pi) if `full`).
+
+    torch rejects negative variances by reading `var` (a barrier here): they are checked when
+    already computed; a pending negative variance is clamped to eps like a small one.
+    """
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = lf.ones_like(input) * var
+    else:
+        vals = known_values(var)
+        if vals is not None and (vals < 0).any():
+            raise ValueError("var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(
+                v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    # torch clamps a copy of var in place under no_grad: the clamp is invisible to autograd
+    var = var + (lf.clamp_min(var, eps) - var).detach()
+    diff = input - target
+    loss = 0.5 * (lf.log(var) + diff * diff / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """x where t == 1, max(0, margin - x) where t == -1 (torch's formula for other values)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    zeros = lf.zeros_like(input)
+    margin_part = lf.where(target != 1, lf.clamp_min(margin - input, 0.0), zeros)
+    self_part = lf.where(target != -1, input, zeros)
+    return _reduce(margin_part + self_part, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-t x)), torch's formula (it overflows to inf as torch's does)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.requires_grad:
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect "
+                           "to argument 'target'. This input cannot have requires_grad True.")
+    return _reduce(lf.log1p(lf.exp(-input * target)), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> Tensor:
+    """Mean over classes of the per-class logistic loss; one value per sample."""
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(class_dim) / input.shape[class_dim]
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
     return _reduce(loss, reduction)
