@@ -311,3 +311,34 @@ def test_logsigmoid_second_derivative():
         res[lib] = (g.detach().numpy(), gg.numpy())
     np.testing.assert_allclose(res[lf][0], res[torch][0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(res[lf][1], res[torch][1], rtol=1e-5, atol=1e-7)
+
+
+def test_rrelu_eval_matches_torch_and_training_draws_slopes_in_range():
+    for args in [(), (0.1, 0.4)]:
+        check(lambda lib, x, a=args: F(lib).rrelu(x, *a), shapes=[(4, 6)], lib=True)
+        check(lambda lib, x, a=args: F(lib).rrelu(x * 1.0, *a, inplace=True),
+              shapes=[(4, 6)], lib=True)
+    x = lf.tensor(np.linspace(-3, 3, 2000, dtype=np.float32), requires_grad=True)
+    y = F(lf).rrelu(x, 0.1, 0.4, training=True)
+    y.sum().backward()
+    xv, yv, g = x.detach().numpy(), y.detach().numpy(), x.grad.numpy()
+    pos = xv > 0
+    np.testing.assert_array_equal(yv[pos], xv[pos])
+    np.testing.assert_array_equal(g[pos], 1.0)
+    slope = g[~pos]
+    assert ((slope >= 0.1) & (slope <= 0.4)).all() and slope.std() > 0.05
+    np.testing.assert_allclose(yv[~pos], xv[~pos] * slope, rtol=1e-6)
+
+
+def test_rrelu_and_softmax2d_modules():
+    check_structure(lambda nn: nn.RReLU())
+    check_structure(lambda nn: nn.RReLU(0.2, 0.3, inplace=True))
+    check_module(lambda nn: nn.RReLU(0.2, 0.3), [(3, 5)], modes=("eval",))
+    m = lf.nn.RReLU()
+    x = lf.full((1000,), -1.0)
+    a, b = m(x).numpy(), m(x).numpy()
+    assert not np.array_equal(a, b)  # fresh slopes every call in training
+    check_structure(lambda nn: nn.Softmax2d())
+    check_module(lambda nn: nn.Softmax2d(), [(2, 3, 4, 5)])
+    check_module(lambda nn: nn.Softmax2d(), [(3, 4, 5)])
+    check_raises(lambda t: t.nn.Softmax2d()(t.ones(3, 4)), ValueError)

@@ -20,7 +20,7 @@ __all__ = [
     "selu_", "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "softmax",
     "log_softmax", "softmin", "softplus", "softsign", "hardtanh", "hardtanh_", "hardswish",
     "hardsigmoid", "threshold", "threshold_", "logsigmoid", "glu", "tanhshrink", "softshrink",
-    "hardshrink",
+    "hardshrink", "rrelu", "rrelu_",
 ]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -73,6 +73,22 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     return leaky_relu(input, negative_slope, inplace=True)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, inplace: bool = False) -> Tensor:
+    """Leaky ReLU whose negative slope is drawn from U(lower, upper) per element in training
+    (lazyflow's generator, so the draws differ from torch's) and is their mean in eval."""
+    _require_float(input, "rrelu_with_noise_cpu")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slope = lf.rand_like(input) * (upper - lower) + lower
+    return _finish(input, lf.where(input > 0, input, input * slope), inplace)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
