@@ -733,3 +733,56 @@ def test_further_loss_modules(make, inputs):
     check_raises(lambda t: t.nn.functional.soft_margin_loss(t.ones(2), t.ones(2,
                                                                         requires_grad=True)),
                  RuntimeError)
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["computed", "pending"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("p,margin,weighted", [(1, 1.0, False), (2, 0.5, False),
+                                               (1, 2.0, True), (2, 1.0, True)])
+def test_multi_margin_loss(p, margin, weighted, reduction, pending):
+    w = rand(5, seed=5, low=0.2, high=2.0)
+    t = labels(6, classes=5)
+
+    def run(lib, x):
+        return F(lib).multi_margin_loss(x, target_of(lib, t, pending), p=p, margin=margin,
+                                        weight=lib.tensor(w) if weighted else None,
+                                        reduction=reduction)
+    check(run, vals=[rand(6, 5)], lib=True)
+    check(lambda lib, x: F(lib).multi_margin_loss(x, lib.tensor(2), p=p, reduction=reduction),
+          vals=[rand(5)], lib=True)
+
+
+def test_multi_margin_loss_zero_margin_gradient_and_errors():
+    x = np.array([[1.0, 2.0, 0.0], [0.5, 0.5, 3.0]], np.float32)
+    check(lambda lib, a: F(lib).multi_margin_loss(a, lib.tensor([1, 0]), reduction="none"),
+          vals=[x], lib=True)
+    f = "multi_margin_loss"
+    for fn, exc in [
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0, 5, 1])), RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0, -1, 1])),
+         RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0, 1])), RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5, 2), t.tensor([0, 1, 1])),
+         RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0, 1, 1]), p=3),
+         ValueError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0, 1, 1]),
+                                               weight=t.ones(4)), RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0, 1, 1]),
+                                               weight=t.ones(5, 1)), ValueError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 5), t.tensor([0.0, 1, 1])),
+         RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(t.ones(3, 0), t.zeros(3).long()), RuntimeError),
+        (lambda t: t.nn.MultiMarginLoss(p=3), ValueError),
+        (lambda t: t.nn.MultiMarginLoss(weight=t.ones(2, 2)), ValueError),
+    ]:
+        check_raises(fn, exc)
+    target = lf.tensor([0, 7]) * 1  # pending: reported by gather at the barrier
+    with pytest.raises(IndexError, match="out of bounds"):
+        F(lf).multi_margin_loss(lf.ones(2, 5), target).item()
+
+
+def test_multi_margin_loss_module():
+    make = lambda nn: nn.MultiMarginLoss(p=2, margin=0.7, weight=_w(nn))  # noqa: E731
+    check_structure(make)
+    check_module(make, inputs=[rand(6, 5), labels(6, classes=5)])

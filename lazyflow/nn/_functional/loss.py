@@ -25,7 +25,7 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
     "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss",
     "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
-    "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss", "multi_margin_loss",
 ]
 # (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
@@ -576,4 +576,46 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
     loss = loss.sum(class_dim) / input.shape[class_dim]
     if reduction not in _REDUCTIONS:
         raise ValueError(reduction + " is not valid")
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average: bool | None = None,
+                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """sum over j != y of max(0, margin - x[y] + x[j])^p (times weight[y]), over C."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    if input.ndim > 2 or input.ndim == 0 or input.shape[-1] == 0:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    batch = input.shape[0] if input.ndim == 2 else 1
+    if target.ndim > 1 or target.numel() != batch:
+        raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal to "
+                           f"the number of input samples (batch size). Expected target size "
+                           f"[{batch}], but got {list(target.shape)}. Input has shape "
+                           f"{list(input.shape)}.")
+    if target.dtype is not lf.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_dtype_name(target)}")
+    classes = input.shape[-1]
+    if weight is not None and weight.numel() != classes:
+        raise RuntimeError(f"inconsistent weight size, expected {classes} but got "
+                           f"{list(weight.shape)}")
+    vals = known_values(target)
+    if vals is not None and vals.size and ((vals < 0) | (vals >= classes)).any():
+        raise RuntimeError("target out of range")
+    x = input.reshape(batch, classes)
+    y = lf.where(target < 0, classes, target).reshape(batch, 1)  # negatives fail in gather
+    z = margin - x.gather(1, y) + x
+    z = lf.where(z > 0, z, 0.0)  # torch's gradient is zero at z == 0
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight.gather(0, y.reshape(-1)).reshape(batch, 1)
+    others = lf.arange(classes, device=input.device).reshape(1, classes) != y
+    loss = lf.where(others, z, 0.0).sum(1) / classes
+    if input.ndim == 1:
+        loss = loss.reshape(())
     return _reduce(loss, reduction)
