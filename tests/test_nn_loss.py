@@ -786,3 +786,34 @@ def test_multi_margin_loss_module():
     make = lambda nn: nn.MultiMarginLoss(p=2, margin=0.7, weight=_w(nn))  # noqa: E731
     check_structure(make)
     check_module(make, inputs=[rand(6, 5), labels(6, classes=5)])
+
+
+_ML_TARGET = np.array([[3, 0, -1, 1, 2], [1, 2, 3, 4, 0], [0, 0, -1, 1, 4], [-1, 2, 3, 0, 1]],
+                      np.int64)
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["computed", "pending"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_multilabel_margin_loss(reduction, pending):
+    check(lambda lib, x: F(lib).multilabel_margin_loss(x, target_of(lib, _ML_TARGET, pending),
+                                                       reduction=reduction),
+          vals=[rand(4, 5, low=-1, high=1)], lib=True)
+    check(lambda lib, x: F(lib).multilabel_margin_loss(x, lib.tensor(_ML_TARGET[0]),
+                                                       reduction=reduction),
+          vals=[rand(5, low=-1, high=1)], lib=True)
+
+
+def test_multilabel_margin_loss_errors_and_module():
+    f = "multilabel_margin_loss"
+    good = [[1, 0, -1, 1], [1, 2, 3, -1]]
+    for fn in [lambda t: getattr(t.nn.functional, f)(t.ones(2, 4), t.tensor([good[0]])),
+               lambda t: getattr(t.nn.functional, f)(t.ones(2, 4),
+                                                     t.tensor([[4, 0, -1, 1], good[1]])),
+               lambda t: getattr(t.nn.functional, f)(t.ones(2, 4),
+                                                     t.tensor([[-2, 0, -1, 1], good[1]])),
+               lambda t: getattr(t.nn.functional, f)(t.ones(2, 4), t.tensor(good).float()),
+               lambda t: getattr(t.nn.functional, f)(t.ones(2, 4, 1), t.tensor(good))]:
+        check_raises(fn, RuntimeError)
+    check_structure(lambda nn: nn.MultiLabelMarginLoss())
+    check_module(lambda nn: nn.MultiLabelMarginLoss(reduction="sum"),
+                 inputs=[rand(4, 5), _ML_TARGET])

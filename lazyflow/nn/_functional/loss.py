@@ -25,7 +25,7 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
     "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss",
     "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
-    "multilabel_soft_margin_loss", "multi_margin_loss",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss",
 ]
 # (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
@@ -616,6 +616,39 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
         z = z * weight.gather(0, y.reshape(-1)).reshape(batch, 1)
     others = lf.arange(classes, device=input.device).reshape(1, classes) != y
     loss = lf.where(others, z, 0.0).sum(1) / classes
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                           reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """For each target class y (the row's indices up to the first -1) and each non-target
+    class k: max(0, 1 - x[y] + x[k]), summed and divided by C. Pairs are compared densely,
+    (N, C, C), as torch's kernel loops over them."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if input.ndim > 2 or input.ndim == 0 or input.shape[-1] == 0:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
+                           f"{list(input.shape)}")
+    if target.dtype is not lf.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_dtype_name(target)}")
+    classes = input.shape[-1]
+    vals = known_values(target)
+    if vals is not None and vals.size and ((vals < -1) | (vals >= classes)).any():
+        raise RuntimeError("argument #2 'target' is out of range")
+    x = input.reshape(-1, classes)
+    t = target.reshape(-1, classes)
+    listed = lf.cumprod((t >= 0).long(), dim=1) > 0  # entries before the first -1
+    safe = lf.where(listed, lf.where(t < -1, classes, t), 0)  # other negatives fail in gather
+    counts = lf.zeros_like(x).scatter_add(1, safe, listed.to(x.dtype))
+    is_target = counts > 0
+    z = 1 - x.gather(1, safe).unsqueeze(2) + x.unsqueeze(1)  # [n, j, k]
+    z = lf.where(z > 0, z, 0.0)
+    pairs = listed.unsqueeze(2) & ~is_target.unsqueeze(1)
+    loss = lf.where(pairs, z, 0.0).sum((1, 2)) / classes
     if input.ndim == 1:
         loss = loss.reshape(())
     return _reduce(loss, reduction)
