@@ -565,3 +565,22 @@ def test_deepcopied_hooks_belong_to_the_copy():
         mod(lf.ones(1, 3))
         mod(lf.ones(1, 3))          # the lazy hook is gone: a second call is a plain Linear
         assert type(mod) is lf.nn.Linear and not mod._forward_pre_hooks
+
+
+def test_common_init_idioms_write_into_the_parameter():
+    m = lf.nn.Linear(3, 2)
+    lf.manual_seed(0)
+    m.weight.data.normal_(0, 0.02)
+    m.bias.data.zero_()
+    assert m.bias.abs().sum().item() == 0 and 0.0 < m.weight.std().item() < 0.1
+    lf.nn.init.constant_(m.weight[0], 3.0)                 # through a view of the parameter
+    with lf.no_grad():
+        m.weight[1, 1] = 7.0
+    np.testing.assert_array_equal(m.weight.detach().numpy()[0], [3, 3, 3])
+    assert m.weight.detach().numpy()[1, 1] == 7
+    m.weight.data = lf.ones(2, 3)
+    m.apply(lambda mod: lf.nn.init.xavier_uniform_(mod.weight)
+            if isinstance(mod, lf.nn.Linear) else None)
+    assert isinstance(m.weight, lf.nn.Parameter) and m.weight.is_leaf
+    w = m.weight.detach().numpy()
+    assert m.weight.requires_grad and np.abs(w).max() <= (6 / 5) ** 0.5 and np.all(w != 1)

@@ -18,8 +18,8 @@ from ...autograd.grad_mode import no_grad
 from ...frontend.tensor import Tensor
 from ..parameter import Parameter, is_lazy
 
-__all__ = ["Module", "RemovableHandle", "register_module_forward_pre_hook",
-           "register_module_forward_hook"]
+# the hook registries and RemovableHandle live here (torch.nn.modules.module), not in nn
+__all__ = ["Module"]
 
 
 _EXTRA_STATE = "_extra_state"
