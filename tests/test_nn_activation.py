@@ -342,3 +342,29 @@ def test_rrelu_and_softmax2d_modules():
     check_module(lambda nn: nn.Softmax2d(), [(2, 3, 4, 5)])
     check_module(lambda nn: nn.Softmax2d(), [(3, 4, 5)])
     check_raises(lambda t: t.nn.Softmax2d()(t.ones(3, 4)), ValueError)
+
+
+def test_gumbel_softmax_samples_the_softmax_distribution():
+    lf.manual_seed(0)
+    logits = lf.tensor([[0.0, 1.0, 2.0]]).expand(20000, 3)
+    soft = F(lf).gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(soft.sum(-1).numpy(), 1.0, rtol=1e-5)
+    hard = F(lf).gumbel_softmax(logits, hard=True).numpy()
+    assert set(np.unique(hard)) == {0.0, 1.0} and (hard.sum(-1) == 1).all()
+    want = torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).numpy()
+    np.testing.assert_allclose(hard.mean(0), want, atol=0.015)
+    with pytest.warns(UserWarning, match="eps"):
+        F(lf).gumbel_softmax(logits[:2], eps=1e-5)
+
+
+def test_gumbel_softmax_hard_passes_the_soft_gradient():
+    lf.manual_seed(1)
+    x = lf.randn(6, 4, requires_grad=True)
+    w = lf.randn(6, 4)
+    lf.manual_seed(2)
+    (F(lf).gumbel_softmax(x, tau=0.7, hard=True) * w).sum().backward()
+    g_hard = x.grad.numpy()
+    x.grad = None
+    lf.manual_seed(2)
+    (F(lf).gumbel_softmax(x, tau=0.7) * w).sum().backward()
+    np.testing.assert_allclose(g_hard, x.grad.numpy(), rtol=1e-6, atol=1e-7)

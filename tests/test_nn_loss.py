@@ -817,3 +817,42 @@ def test_multilabel_margin_loss_errors_and_module():
     check_structure(lambda nn: nn.MultiLabelMarginLoss())
     check_module(lambda nn: nn.MultiLabelMarginLoss(reduction="sum"),
                  inputs=[rand(4, 5), _ML_TARGET])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("swap,margin", [(False, 1.0), (True, 0.5)])
+@pytest.mark.parametrize("custom", [False, True], ids=["pairwise", "cosine"])
+def test_triplet_margin_with_distance_loss(reduction, swap, margin, custom):
+    def run(lib, a, b, c):
+        dist = (lambda u, v: 1 - F(lib).cosine_similarity(u, v)) if custom else None
+        return F(lib).triplet_margin_with_distance_loss(a, b, c, distance_function=dist,
+                                                        margin=margin, swap=swap,
+                                                        reduction=reduction)
+    check(run, shapes=[(5, 4)] * 3, lib=True, seed=3)
+
+
+def test_triplet_margin_with_distance_loss_module_and_errors():
+    check_structure(lambda nn: nn.TripletMarginWithDistanceLoss())
+    check_structure(lambda nn: nn.TripletMarginWithDistanceLoss(
+        distance_function=nn.CosineSimilarity(), margin=0.3, swap=True))
+    check_module(lambda nn: nn.TripletMarginWithDistanceLoss(swap=True),
+                 inputs=[rand(5, 4), rand(5, 4, seed=2), rand(5, 4, seed=3)])
+    f = "triplet_margin_with_distance_loss"
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(2, 3), t.ones(2, 3), t.ones(3)),
+                 RuntimeError)
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(2, 3), t.ones(2, 3),
+                                                       t.ones(2, 3), margin=0.0), ValueError)
+    check_raises(lambda t: getattr(t.nn.functional, f)(t.ones(2, 3), t.ones(2, 3),
+                                                       t.ones(2, 3), reduction="avg"),
+                 ValueError)
+    check_raises(lambda t: t.nn.TripletMarginWithDistanceLoss(margin=-1.0), ValueError)
+
+
+@pytest.mark.filterwarnings("ignore:`NLLLoss2d` has been deprecated:FutureWarning")
+def test_nll_loss_2d_is_a_deprecated_alias():
+    for lib in (torch, lf):
+        with pytest.warns(FutureWarning, match="NLLLoss2d"):
+            m = lib.nn.NLLLoss2d(ignore_index=1)
+        assert isinstance(m, lib.nn.NLLLoss) and m.ignore_index == 1
+    check_module(lambda nn: nn.NLLLoss2d(), inputs=[rand(2, 3, 4, 4),
+                                                    labels(2, 4, 4, classes=3)])

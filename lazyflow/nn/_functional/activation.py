@@ -20,7 +20,7 @@ __all__ = [
     "selu_", "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "softmax",
     "log_softmax", "softmin", "softplus", "softsign", "hardtanh", "hardtanh_", "hardswish",
     "hardsigmoid", "threshold", "threshold_", "logsigmoid", "glu", "tanhshrink", "softshrink",
-    "hardshrink", "rrelu", "rrelu_",
+    "hardshrink", "rrelu", "rrelu_", "gumbel_softmax",
 ]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -198,6 +198,21 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     if dtype is not None:
         input = input.to(dtype)
     return lf.softmax(-input, dim)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """softmax((logits + Gumbel noise) / tau); `hard` returns one-hot codes with the soft
+    gradient (straight-through). The noise comes from lazyflow's generator."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    gumbels = -lf.empty_like(logits).exponential_().log()
+    y_soft = lf.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = lf.zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
