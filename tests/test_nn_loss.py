@@ -516,7 +516,7 @@ def test_triplet_margin_loss_errors():
 
 # ---------------------------------------------------------------- loss modules
 
-from nn_parity import check_module, check_structure  # noqa: E402
+from nn_parity import build_pair, check_module, check_structure  # noqa: E402
 
 _W5 = rand(5, seed=5, low=0.2, high=2.0)
 _X = rand(6, 5)
@@ -856,3 +856,41 @@ def test_nll_loss_2d_is_a_deprecated_alias():
         assert isinstance(m, lib.nn.NLLLoss) and m.ignore_index == 1
     check_module(lambda nn: nn.NLLLoss2d(), inputs=[rand(2, 3, 4, 4),
                                                     labels(2, 4, 4, classes=3)])
+
+
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "nll", "bce_logits", "huber"])
+def test_small_model_trains_like_torch(loss_name):
+    """Three SGD steps of a small MLP: same losses and weights as torch, step by step."""
+    def make(nn):
+        layers = [nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 8), nn.LeakyReLU(0.1),
+                  nn.Linear(8, 4)]
+        if loss_name == "nll":
+            layers.append(nn.LogSoftmax(dim=1))
+        return nn.Sequential(*layers)
+
+    def loss_fn(nn):
+        return {"cross_entropy": nn.CrossEntropyLoss(label_smoothing=0.1),
+                "nll": nn.NLLLoss(ignore_index=3), "bce_logits": nn.BCEWithLogitsLoss(),
+                "huber": nn.HuberLoss(delta=0.5)}[loss_name]
+
+    x = rand(10, 6)
+    y = labels(10, classes=4) if loss_name in ("cross_entropy", "nll") else \
+        rand(10, 4, seed=4, low=0, high=1)
+    t_model, l_model = build_pair(make)
+    losses = {}
+    for lib, model in ((torch, t_model), (lf, l_model)):
+        opt = lib.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        crit = loss_fn(lib.nn)
+        xs, ys = lib.tensor(x), lib.tensor(y)
+        losses[lib] = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = crit(model(xs), ys)
+            loss.backward()
+            opt.step()
+            losses[lib].append(loss.item())
+    np.testing.assert_allclose(losses[lf], losses[torch], rtol=1e-4, atol=1e-6)
+    t_sd = t_model.state_dict()
+    for name, value in l_model.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), t_sd[name].numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
