@@ -16,6 +16,7 @@ from . import (  # noqa: E402
     debug,
     ir,  # noqa: F401 - registers the IR ops
     linalg,
+    nn,  # Module system, layers, functional, init
     optim,  # training stack: optimizers, lr schedulers
     utils,  # utils.data: datasets, samplers, DataLoader
 )
