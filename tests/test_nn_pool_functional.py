@@ -1,11 +1,12 @@
 """F.max_pool1d/2d, avg_pool1d/2d and the adaptive pools vs torch: values, indices, gradients,
 ceil mode, padding, dilation, divisors, unbatched inputs, and torch's errors."""
 
+import numpy as np
 import pytest
 import torch
-from parity import check, check_raises
+from parity import assert_close, check, check_raises
 
-import lazyflow as lf  # noqa: F401
+import lazyflow as lf
 import lazyflow.nn.functional  # noqa: F401
 
 
@@ -130,3 +131,24 @@ def test_pool_error_messages_match_torch():
         with pytest.raises(RuntimeError) as want:
             ERRORS[name](torch)
         assert str(exc) == str(want.value), name
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 3, "stride": 2, "padding": 1},
+                                {"kernel_size": 2}], ids=str)
+def test_max_pool2d_double_backward(kw):
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((2, 3, 7, 6))
+    res = {}
+    for lib in (torch, lf):
+        x = lib.tensor(xv, requires_grad=True)
+        y = F(lib).max_pool2d(x, **kw)
+        (gx,) = lib.autograd.grad((y * y * y).sum(), x, create_graph=True)
+        (gx * gx).sum().backward()
+        res[lib] = (gx, x.grad)
+    for got, want in zip(res[lf], res[torch]):
+        assert_close(got, want, 1e-10, 1e-10)
+
+
+def test_max_pool_nan_propagates_like_torch():
+    vals = [[[[1.0, float("nan"), 0.0, 2.0], [3.0, 1.0, float("nan"), float("nan")]]]]
+    check(lambda t, x: F(t).max_pool2d(x, 2, return_indices=True), vals=vals, lib=True)

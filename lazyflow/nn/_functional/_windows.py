@@ -7,7 +7,12 @@ import numpy as np
 from ...frontend import factories as _fac
 from ...frontend.tensor import Tensor, record
 
-__all__ = ["ntuple", "prod", "im2col", "col2im", "const", "check_input_dims"]
+__all__ = ["ntuple", "prod", "im2col", "col2im", "const", "check_input_dims", "window_attrs",
+           "BATCH_LAST_MIN"]
+
+# from this batch size on, conv lays its columns out batch-last: [C*|K|, |O|*N], so the GEMMs
+# and the column copies run over long contiguous rows (one GEMM per group instead of N)
+BATCH_LAST_MIN = 8
 
 
 def ntuple(value, n: int, name: str = "value") -> tuple:
@@ -30,20 +35,28 @@ def prod(xs) -> int:
     return p
 
 
+def window_attrs(kernel: tuple, dilation: tuple, stride: tuple, padding: tuple) -> dict:
+    return {"kernel": tuple(kernel), "dilation": tuple(dilation), "stride": tuple(stride),
+            "padding": tuple(tuple(p) for p in padding)}
+
+
 def im2col(x: Tensor, kernel: tuple, dilation: tuple, stride: tuple, padding: tuple,
-           value: float = 0.0) -> Tensor:
-    """x[*L, *S] -> windows[*L, *K, *O] (padding: one (lo, hi) pair per spatial dim)."""
-    return record("im2col", (x,), {"kernel": tuple(kernel), "dilation": tuple(dilation),
-                                   "stride": tuple(stride), "padding": tuple(padding),
-                                   "value": float(value)})
+           value: float = 0.0, batch_last: bool = False) -> Tensor:
+    """x[*L, *S] -> windows[*L, *K, *O] (padding: one (lo, hi) pair per spatial dim);
+    with batch_last, x[N, *L, *S] -> windows[*L, *K, *O, N]."""
+    attrs = {**window_attrs(kernel, dilation, stride, padding), "value": float(value)}
+    if batch_last:
+        attrs["batch_last"] = True
+    return record("im2col", (x,), attrs)
 
 
 def col2im(cols: Tensor, size: tuple, kernel: tuple, dilation: tuple, stride: tuple,
-           padding: tuple) -> Tensor:
+           padding: tuple, batch_last: bool = False) -> Tensor:
     """windows[*L, *K, *O] -> x[*L, *size], summing overlaps (the adjoint of im2col)."""
-    return record("col2im", (cols,), {"size": tuple(size), "kernel": tuple(kernel),
-                                      "dilation": tuple(dilation), "stride": tuple(stride),
-                                      "padding": tuple(padding)})
+    attrs = {"size": tuple(size), **window_attrs(kernel, dilation, stride, padding)}
+    if batch_last:
+        attrs["batch_last"] = True
+    return record("col2im", (cols,), attrs)
 
 
 def const(array: np.ndarray, like: Tensor, dtype=None) -> Tensor:

@@ -9,7 +9,7 @@ Gradients come from the VJPs of matmul, reshape, im2col and col2im, so every ord
 from __future__ import annotations
 
 from ...frontend.tensor import Tensor
-from ._windows import check_input_dims, col2im, im2col, ntuple, prod
+from ._windows import BATCH_LAST_MIN, check_input_dims, col2im, im2col, ntuple, prod
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
@@ -98,15 +98,27 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
         raise RuntimeError(f"Calculated padded input size per channel: ({_dims(padded)}). "
                            f"Kernel size: ({_dims(eff)}). Kernel size can't be greater than "
                            "actual input size")
-    cols = im2col(x, kernel, dilation, stride, pads)           # [N, C, *K, *O]
-    outs = tuple(cols.shape[2 + n:])
     N, C, O = x.shape[0], x.shape[1], weight.shape[0]
     kc = C // groups * prod(kernel)
-    if groups == 1:
-        out = weight.reshape(O, kc) @ cols.reshape(N, kc, prod(outs))
+    if N >= BATCH_LAST_MIN:
+        cols = im2col(x, kernel, dilation, stride, pads, batch_last=True)   # [C, *K, *O, N]
+        outs = tuple(cols.shape[1 + n:1 + 2 * n])
+        p = prod(outs) * N
+        if groups == 1:
+            out = weight.reshape(O, kc) @ cols.reshape(kc, p)
+        else:
+            out = weight.reshape(groups, O // groups, kc) @ cols.reshape(groups, kc, p)
+        out = out.reshape(O, *outs, N).permute(n + 1, *range(n + 1))
     else:
-        out = weight.reshape(groups, O // groups, kc) @ cols.reshape(N, groups, kc, prod(outs))
-    out = _add_bias(out.reshape(N, O, *outs), bias, n)
+        cols = im2col(x, kernel, dilation, stride, pads)                    # [N, C, *K, *O]
+        outs = tuple(cols.shape[2 + n:])
+        if groups == 1:
+            out = weight.reshape(O, kc) @ cols.reshape(N, kc, prod(outs))
+        else:
+            out = weight.reshape(groups, O // groups, kc) @ cols.reshape(N, groups, kc,
+                                                                          prod(outs))
+        out = out.reshape(N, O, *outs)
+    out = _add_bias(out, bias, n)
     return out.squeeze(0) if unbatched else out
 
 
@@ -160,15 +172,24 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias, stride, padding, output
                            f"size per channel: ({_dims(size)}). Output size is too small")
     N, C = x.shape[0], x.shape[1]
     cg, kp, L = C // groups, prod(kernel), prod(spatial)
+    pairs = tuple((p, p - o) for p, o in zip(pads, opad))
+    last = N >= BATCH_LAST_MIN
+    if last:   # x as [C, L*N]: one GEMM per group, columns [O, *K, *S, N]
+        xs = x.permute(*range(1, n + 2), 0).reshape(groups, cg, L * N)
+    else:
+        xs = x.reshape(N, groups, cg, L)
     if groups == 1:
         w = weight.reshape(C, og * kp).transpose(0, 1)                 # [O*|K|, C]
-        cols = w @ x.reshape(N, C, L)
+        xs = xs.reshape(C, L * N) if last else xs.reshape(N, C, L)
     else:
         w = weight.reshape(groups, cg, og * kp).transpose(1, 2)       # [G, O/G*|K|, C/G]
-        cols = w @ x.reshape(N, groups, cg, L)
-    cols = cols.reshape(N, og * groups, *kernel, *spatial)
-    pairs = tuple((p, p - o) for p, o in zip(pads, opad))
-    out = _add_bias(col2im(cols, size, kernel, dilation, stride, pairs), bias, n)
+    cols = w @ xs
+    if last:
+        cols = cols.reshape(og * groups, *kernel, *spatial, N)
+    else:
+        cols = cols.reshape(N, og * groups, *kernel, *spatial)
+    out = col2im(cols, size, kernel, dilation, stride, pairs, batch_last=last)
+    out = _add_bias(out, bias, n)
     return out.squeeze(0) if unbatched else out
 
 

@@ -1,21 +1,20 @@
-"""max/avg pooling (1d, 2d) and adaptive pooling on the im2col window op.
+"""max/avg pooling (1d, 2d) and adaptive pooling.
 
-max_pool = im2col with -inf padding + argmax/gather over the kernel axis (the gradient goes to
-the first maximum of each window, as in torch); avg_pool = im2col with zero padding + sum / a
-divisor table computed from shapes at record time. Adaptive avg pooling is a product with
-averaging matrices; adaptive max pooling gathers torch's variable windows (start = floor(i*L/o),
-end = ceil((i+1)*L/o)) padded to the widest window by repeating their last element.
+max_pool = window_max: a maximum over the kh*kw strided views of the -inf padded input; its
+gradient goes to the first maximum of each window, as in torch (found again by window_argmax).
+avg_pool = im2col with zero padding + sum / a divisor table computed from shapes at record time.
+Adaptive avg pooling is a product with averaging matrices; adaptive max pooling gathers torch's
+variable windows (start = floor(i*L/o), end = ceil((i+1)*L/o)) padded to the widest window by
+repeating their last element.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from ...frontend import ops_reduce as R
 from ...frontend.tensor import Tensor, record
-from ._windows import check_input_dims, const, im2col, ntuple, prod
+from ._windows import check_input_dims, const, im2col, ntuple, prod, window_attrs
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
            "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
@@ -106,11 +105,18 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
         stride = None
     unbatched, kernel, stride, pads, dil, spatial, outs, pairs = _pool_args(
         input, kernel_size, stride, padding, dilation, ceil_mode, n, name)
-    windows = im2col(input, kernel, dil, stride, pairs, value=-math.inf)
+    attrs = window_attrs(kernel, dil, stride, pairs)
+    vals = record("window_max", (input,), attrs)
+    if not return_indices:
+        return vals
     rows = [np.arange(o)[:, None] * s - p + np.arange(k)[None, :] * d
             for o, s, p, k, d in zip(outs, stride, pads, kernel, dil)]
-    vals, idx = _max_over_windows(windows, input.ndim - n, n, rows, spatial, return_indices)
-    return (vals, idx) if return_indices else vals
+    pos = record("window_argmax", (input,), attrs)
+    lead = input.ndim - n
+    table = const(_flat_index_table(rows, spatial), input, dtype="int64")   # [|K|, *O]
+    table = table.expand(*input.shape[:lead], *table.shape)
+    idx = R.gather(table, lead, pos.unsqueeze(lead)).squeeze(lead)
+    return vals, idx
 
 
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
