@@ -177,3 +177,45 @@ def test_conv_error_messages_match_torch():
         with pytest.raises(RuntimeError) as want:
             ERRORS[name](torch)
         assert str(exc) == str(want.value), name
+
+
+BATCH_LAST = [   # batch >= BATCH_LAST_MIN takes the batch-last column layout
+    ((8, 4, 6, 5), (6, 4, 3, 3), {"padding": 1}),
+    ((8, 4, 6, 5), (6, 2, 3, 2), {"stride": 2, "dilation": (1, 2), "groups": 2,
+                                  "padding": (2, 1)}),
+    ((9, 3, 7), (4, 3, 3), {"padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", BATCH_LAST, ids=str)
+def test_conv_batch_last_layout(xs, ws, kw):
+    from lazyflow.nn._functional._windows import BATCH_LAST_MIN
+    assert xs[0] >= BATCH_LAST_MIN
+    fn = "conv2d" if len(xs) == 4 else "conv1d"
+    check(lambda t, x, w, b: getattr(F(t), fn)(x, w, b, **kw), [xs, ws, (ws[0],)], lib=True,
+          atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{"stride": 2, "padding": 1, "output_padding": 1},
+                                {"groups": 2, "dilation": 2}], ids=str)
+def test_conv_transpose_batch_last_layout(kw):
+    check(lambda t, x, w, b: F(t).conv_transpose2d(x, w, b, **kw),
+          [(8, 4, 4, 5), (4, 3, 3, 3), (3 * kw.get("groups", 1),)], lib=True, atol=1e-5)
+    check(lambda t, x, w, b: F(t).conv_transpose1d(x, w, b, **kw),
+          [(8, 4, 5), (4, 3, 3), (3 * kw.get("groups", 1),)], lib=True, atol=1e-5)
+
+
+def test_conv2d_batch_last_double_backward():
+    rng = np.random.default_rng(2)
+    xv = rng.standard_normal((8, 2, 5, 5))
+    wv = rng.standard_normal((3, 2, 3, 3))
+    res = {}
+    for lib in (torch, lf):
+        x = lib.tensor(xv, requires_grad=True)
+        w = lib.tensor(wv, requires_grad=True)
+        y = F(lib).conv2d(x, w, padding=1, stride=2)
+        gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
+        ((gx * gx).sum() + (gw * gw).sum()).backward()
+        res[lib] = (gx, gw, x.grad, w.grad)
+    for got, want in zip(res[lf], res[torch]):
+        assert_close(got, want, 1e-8, 1e-8)
