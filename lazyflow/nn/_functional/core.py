@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from ...frontend.tensor import Tensor
+import math
+import warnings
 
-__all__ = ["linear", "bilinear"]
+import numpy as np
+
+from ...autograd.grad_mode import no_grad
+from ...frontend.random import rand
+from ...frontend.tensor import Tensor, _torch_type_name
+from ...ir import dtypes as D
+
+__all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
+           "alpha_dropout", "feature_alpha_dropout", "embedding", "batch_norm", "layer_norm",
+           "group_norm", "rms_norm"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -46,3 +56,278 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     if bias is not None:
         out = out + bias
     return out.reshape(*lead, out_f)
+
+
+# ----------------------------------------------------------------------------- dropout
+def _check_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_mask(input: Tensor, shape: tuple, p: float) -> Tensor:
+    """1 where kept (probability 1-p), drawn from lazyflow's counter-based RNG: the seed and
+    offset are graph inputs, so a training loop reuses one compiled graph."""
+    u = rand(*shape, dtype=input.dtype, device=input.device)
+    return (u >= p).to(input.dtype)
+
+
+def _apply(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
+    return input.copy_(result) if inplace else result
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+            ) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _apply(input, input * 0.0, inplace)
+    mask = _keep_mask(input, tuple(input.shape), p)
+    return _apply(input, input * (mask * (1.0 / (1.0 - p))), inplace)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool,
+                     batched: bool) -> Tensor:
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _apply(input, input * 0.0, inplace)
+    lead = 2 if batched else 1
+    shape = tuple(input.shape[:lead]) + (1,) * (input.ndim - lead)
+    mask = _keep_mask(input, shape, p)
+    return _apply(input, input * (mask * (1.0 / (1.0 - p))), inplace)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+              ) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) inputs."""
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs).")
+    return _feature_dropout(input, p, training, inplace, batched=input.ndim == 3)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+              ) -> Tensor:
+    """Zero whole channels of (N, C, H, W) inputs (3-D inputs: torch's channel-wise 1D rule)."""
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. 3D or 4D inputs).", stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, batched=True)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+              ) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) inputs."""
+    return _feature_dropout(input, p, training, inplace, batched=input.ndim == 5)
+
+
+_SELU_ALPHA = 1.7580993408473766  # -(selu scale * selu alpha)
+
+
+def _alpha(input: Tensor, p: float, training: bool, inplace: bool, shape: tuple) -> Tensor:
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _apply(input, input * 0.0, inplace)
+    keep = _keep_mask(input, shape, p)
+    a = 1.0 / math.sqrt((_SELU_ALPHA ** 2 * p + 1) * (1 - p))
+    # kept: a*x + a*alpha*p; dropped: a*alpha*(p-1) (keeps zero mean / unit variance for SELU)
+    out = input * (keep * a) + (keep - 1.0) * (_SELU_ALPHA * a) + _SELU_ALPHA * a * p
+    return _apply(input, out, inplace)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU activations' mean and variance."""
+    return _alpha(input, p, training, inplace, tuple(input.shape))
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """alpha_dropout over whole channels."""
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    return _alpha(input, p, training, inplace, shape)
+
+
+# ----------------------------------------------------------------------------- embedding
+def _renorm_rows_(weight: Tensor, flat_idx: Tensor, max_norm: float, norm_type: float) -> None:
+    """torch's embedding_renorm_: rows used by this lookup whose norm exceeds max_norm are
+    scaled (in place, outside autograd) to norm max_norm."""
+    with no_grad():
+        rows = weight.index_select(0, flat_idx)
+        norms = rows.norm(p=norm_type, dim=1, keepdim=True)
+        scale = (max_norm / (norms + 1e-7)).where(norms > max_norm, 1.0)
+        weight[flat_idx] = rows * scale
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of `weight` at integer `input`; the padding row gets no gradient."""
+    if input.dtype not in (D.int64, D.int32):
+        raise RuntimeError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar "
+            f"types: Long, Int; but got torch.{_torch_type_name(input.dtype)}Tensor instead "
+            "(while checking arguments for embedding)")
+    if sparse:
+        raise NotImplementedError("embedding(sparse=True): sparse gradients are not supported")
+    if padding_idx is not None:
+        if padding_idx > 0:
+            if padding_idx >= weight.size(0):
+                raise AssertionError("Padding_idx must be within num_embeddings")
+        elif padding_idx < 0:
+            if padding_idx < -weight.size(0):
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = weight.size(0) + padding_idx
+    flat = input.reshape(-1)
+    if max_norm is not None:
+        _renorm_rows_(weight, flat, max_norm, norm_type)
+    rows = weight.index_select(0, flat)
+    if scale_grad_by_freq or padding_idx is not None:
+        rows = _scale_row_grads(rows, flat, padding_idx, scale_grad_by_freq)
+    return rows.reshape(*input.shape, weight.shape[1])
+
+
+def _scale_row_grads(rows: Tensor, flat: Tensor, padding_idx, by_freq: bool) -> Tensor:
+    """Same values; the gradient of each looked-up row is scaled by s (0 for padding,
+    1/count with scale_grad_by_freq): rows*s + (rows*(1-s)).detach()."""
+    s = None
+    if by_freq:
+        counts = (flat.unsqueeze(1) == flat.unsqueeze(0)).to(rows.dtype).sum(1)
+        s = 1.0 / counts
+    if padding_idx is not None:
+        keep = (flat != padding_idx).to(rows.dtype)
+        s = keep if s is None else s * keep
+    s = s.unsqueeze(1)
+    if padding_idx is not None and not by_freq:
+        return rows.where(s > 0, rows.detach())
+    return rows * s + (rows * (1.0 - s)).detach()
+
+
+# ----------------------------------------------------------------------------- normalization
+def _channel_shape(input: Tensor) -> tuple:
+    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize over every dim but the channel dim (1); in training, batch statistics are
+    used and the running ones updated in place: r = (1-momentum) r + momentum * stat."""
+    if input.ndim < 2:
+        raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+    dims = (0,) + tuple(range(2, input.ndim))
+    bshape = _channel_shape(input)
+    if training:
+        n = input.numel() // c
+        if n <= 1:
+            raise ValueError("Expected more than 1 value per channel when training, got input "
+                             f"size {input.shape}")
+        var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+        if running_mean is not None or running_var is not None:
+            with no_grad():
+                if running_mean is not None:
+                    running_mean.mul_(1.0 - momentum).add_(
+                        mean.detach().reshape(c).to(running_mean.dtype) * momentum)
+                if running_var is not None:
+                    unbiased = var.detach().reshape(c) * (n / (n - 1))
+                    running_var.mul_(1.0 - momentum).add_(
+                        unbiased.to(running_var.dtype) * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+        else:
+            mean = running_mean.reshape(bshape).to(input.dtype)
+            var = running_var.reshape(bshape).to(input.dtype)
+    out = (input - mean) * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
+    return out
+
+
+def _check_normalized_shape(input: Tensor, normalized_shape, sep: str = ", ") -> tuple:
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    ns = tuple(normalized_shape)
+    k = len(ns)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != ns:
+        raise RuntimeError(
+            f"Given normalized_shape={list(ns)}, expected input with shape "
+            f"[*{sep}{', '.join(str(s) for s in ns)}], but got input of size{list(input.shape)}")
+    return ns
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the trailing `normalized_shape` dims (biased variance)."""
+    ns = _check_normalized_shape(input, normalized_shape)
+    dims = tuple(range(input.ndim - len(ns), input.ndim))
+    var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+    out = (input - mean) * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize each group of C/num_groups channels over the group and spatial dims."""
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
+                           f"{input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups != 0:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    g = input.reshape(n, num_groups, -1)
+    var, mean = g.var_mean(dim=2, correction=0, keepdim=True)
+    out = ((g - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    bshape = _channel_shape(input)
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
+    return out
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing dims; eps defaults to finfo(dtype).eps."""
+    ns = _check_normalized_shape(input, normalized_shape, sep="")  # torch's rms_norm text
+    if eps is None:
+        eps = float(np.finfo(np.float32 if input.dtype.name == "bfloat16"
+                             else input.dtype.np).eps)
+    dims = tuple(range(input.ndim - len(ns), input.ndim))
+    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    return out

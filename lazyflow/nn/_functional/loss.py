@@ -1,3 +1,471 @@
-"""Functional losses."""
+"""Loss functions with torch's signatures, reductions, legacy arguments and errors.
 
-__all__: list[str] = []
+Everything is composed from lazy ops (log_softmax, gather, where, sums), so a loss and its
+gradient record into the step's graph like any other op. Shape, dtype and option errors raise
+when the loss is recorded. Checks on *values* (a class index out of range, a BCE probability
+outside [0, 1]) are made at record time when the values are already computed (targets built
+with `tensor(...)` or handed over by a DataLoader); for a pending target they would need a
+hidden barrier, so an out-of-range class index raises `IndexError` from `gather` at the next
+barrier instead, and BCE inputs are not range-checked (see docs/nn.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import lazyflow as lf
+
+from ...frontend.tensor import Tensor
+from .activation import logsigmoid
+from .distance import pairwise_distance
+
+__all__ = [
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+]
+# (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
+
+_REDUCTIONS = ("none", "mean", "sum")
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                "bfloat16": "BFloat16", "int64": "Long", "int32": "Int", "int16": "Short",
+                "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+# ---------------------------------------------------------------- reduction arguments
+
+def legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
+    """torch's mapping of the deprecated `size_average`/`reduce` flags (with its warning)."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{ret}' instead.", UserWarning, stacklevel=3)
+    return ret
+
+
+def _reduction(reduction: str, size_average=None, reduce=None) -> str:
+    if size_average is not None or reduce is not None:
+        return legacy_reduction(size_average, reduce)
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+                      "instead.", UserWarning, stacklevel=3)
+        return "mean"
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _dtype_name(t: Tensor) -> str:
+    name = str(t.dtype).split(".")[-1]
+    return _TORCH_NAMES.get(name, name)
+
+
+def _known_values(t: Tensor) -> np.ndarray | None:
+    """The values of `t` if they are already computed on the host, else None (no barrier)."""
+    if t.device.type != "cpu" or t._value().data is None:
+        return None
+    return t.detach().numpy()
+
+
+def _warn_size_mismatch(input: Tensor, target: Tensor) -> None:
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"Using a target size ({_size(target)}) that is different to the input "
+                      f"size ({_size(input)}). This will likely lead to incorrect results due "
+                      f"to broadcasting. Please ensure they have the same size.", UserWarning,
+                      stacklevel=3)
+
+
+def _size(t: Tensor) -> str:
+    return f"torch.Size([{', '.join(str(s) for s in t.shape)}])"
+
+
+def _weighted(loss: Tensor, input: Tensor, weight: Tensor | None, reduction: str,
+              mean_by_weight: bool) -> Tensor:
+    """torch's optional per-element `weight` of the regression losses."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * weight
+    if reduction == "mean" and mean_by_weight:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- regression
+
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+             reduce: bool | None = None, reduction: str = "mean",
+             weight: Tensor | None = None) -> Tensor:
+    _warn_size_mismatch(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    diff = input - target
+    return _weighted(diff * diff, input, weight, reduction, mean_by_weight=True)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+            reduce: bool | None = None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
+    _warn_size_mismatch(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    return _weighted(lf.abs(input - target), input, weight, reduction, mean_by_weight=True)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                   reduce: bool | None = None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    _warn_size_mismatch(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    diff = lf.abs(input - target)
+    if beta == 0:
+        return _reduce(diff, reduction)
+    loss = lf.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    _warn_size_mismatch(input, target)
+    reduction = _reduction(reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    diff = lf.abs(input - target)
+    loss = lf.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
+    return _weighted(loss, input, weight, reduction, mean_by_weight=False)
+
+
+# ---------------------------------------------------------------- classification
+
+def _check_class_target(target: Tensor) -> None:
+    if target.dtype not in (lf.int64, lf.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
+                           f"{_dtype_name(target)}")
+
+
+def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
+    """torch's nll_loss_nd shape rules, raised at record time."""
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if input.ndim != 1:
+        batch = target.shape[0] if target.ndim else 0
+        if input.shape[0] != batch:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                             f"batch_size ({batch}).")
+    if input.ndim <= 2:
+        if target.ndim > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+        if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: "
+                             f"{target.shape[0]}")
+        return
+    if input.ndim == 4 and target.ndim != 3:
+        raise RuntimeError(f"only batches of spatial targets supported (3D tensors) but got "
+                           f"targets of dimension: {target.ndim}")
+    if tuple(target.shape[1:]) != tuple(input.shape[2:]):
+        if input.ndim == 4:
+            raise RuntimeError(f"size mismatch (got input: {list(input.shape)} , target: "
+                               f"{list(target.shape)}")
+        raise RuntimeError(f"Expected target size {_dims(input)}, got {list(target.shape)}")
+
+
+def _dims(input: Tensor) -> list[int]:
+    return [input.shape[0]] + list(input.shape[2:])
+
+
+def _check_weight(weight: Tensor | None, classes: int, prefix: str = "") -> None:
+    if weight is not None and (weight.ndim != 1 or weight.shape[0] != classes):
+        raise RuntimeError(f"{prefix}weight tensor should be defined either for all {classes} "
+                           f"classes or no classes but got weight tensor of shape: "
+                           f"{list(weight.shape)}")
+
+
+def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> None:
+    """torch's IndexError for a class index outside [0, C), when the target is computed."""
+    vals = _known_values(target)
+    if vals is None or vals.size == 0:
+        return
+    bad = (vals != ignore_index) & ((vals < 0) | (vals >= classes))
+    if bad.any():
+        raise IndexError(f"Target {int(vals[bad].flat[0])} is out of bounds.")
+
+
+def _class_dim(input: Tensor) -> int:
+    return 0 if input.ndim == 1 else 1
+
+
+def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int):
+    """(-input[target] * w[target], w[target]) with ignored positions zeroed.
+
+    Ignored targets gather class 0 (always valid) and are masked; any other negative index is
+    sent past the last class, so `gather` reports it at the barrier as out of range.
+    """
+    classes = input.shape[_class_dim(input)]
+    target = target.long() if target.dtype is not lf.int64 else target
+    keep = target != ignore_index
+    safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
+    cdim = _class_dim(input)
+    picked = input.gather(cdim, safe.unsqueeze(cdim)).squeeze(cdim)
+    if weight is None:
+        w = keep.to(input.dtype)
+    else:
+        w = lf.where(keep, weight.to(input.dtype).gather(0, safe.reshape(-1))
+                     .reshape(safe.shape), 0.0)
+    return -picked * w, w
+
+
+def _weighted_mean(total: Tensor, weight_sum: Tensor) -> Tensor:
+    """total / weight_sum with torch's gradient when every target is ignored.
+
+    The value is NaN (0/0) then, as in torch, but the gradient is zero, not NaN: the division
+    uses a safe denominator and the NaN enters through a detached term.
+    """
+    empty = weight_sum == 0
+    safe = lf.where(empty, lf.ones_like(weight_sum), weight_sum)
+    return total / safe + (weight_sum * 0 / weight_sum).detach()
+
+
+def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+         reduction: str) -> Tensor:
+    loss, w = _pick(input, target, weight, ignore_index)
+    if reduction == "mean":
+        return _weighted_mean(loss.sum(), w.sum())
+    return _reduce(loss, reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+             size_average: bool | None = None, ignore_index: int = -100,
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    reduction = _reduction(reduction, size_average, reduce)
+    _check_nll_shapes(input, target)
+    _check_class_target(target)
+    classes = input.shape[_class_dim(input)]
+    _check_weight(weight, classes)
+    _check_known_targets(target, classes, ignore_index)
+    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
+        return _nll(input.unsqueeze(0), target, weight, ignore_index, reduction)
+    return _nll(input, target, weight, ignore_index, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  size_average: bool | None = None, ignore_index: int = -100,
+                  reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax + nll_loss, class-probability targets, label smoothing (torch's formulas)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: "
+                           f"{label_smoothing}")
+    cdim = _class_dim(input)
+    classes = input.shape[cdim]
+    logp = lf.log_softmax(input, cdim)
+    if tuple(input.shape) == tuple(target.shape):
+        return _cross_entropy_probs(logp, target, weight, ignore_index, reduction,
+                                    label_smoothing)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing == 0:
+        return nll
+    keep = target != ignore_index
+    wview = _class_view(weight, input) if weight is not None else None
+    smooth = -(logp * wview if wview is not None else logp).sum(cdim)
+    smooth = lf.where(keep, smooth, 0.0)
+    if reduction == "mean":
+        if weight is not None:
+            safe = lf.where(keep, target, 0)
+            wt = lf.where(keep, weight.gather(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
+            smooth = _weighted_mean(smooth.sum(), wt.sum())
+        else:
+            smooth = _weighted_mean(smooth.sum(), keep.sum().to(smooth.dtype))
+    else:
+        smooth = _reduce(smooth, reduction)
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+
+
+def _class_view(weight: Tensor, input: Tensor) -> Tensor:
+    """(C,) weight shaped to broadcast along the class dim of `input`."""
+    if input.ndim <= 1:
+        return weight
+    return weight.reshape((weight.shape[0],) + (1,) * (input.ndim - 2))
+
+
+def _cross_entropy_probs(logp: Tensor, target: Tensor, weight: Tensor | None,
+                         ignore_index: int, reduction: str, label_smoothing: float) -> Tensor:
+    if not target.is_floating_point():
+        raise RuntimeError(f"Expected floating point type for target with class probabilities, "
+                           f"got {_dtype_name(target)}")
+    if ignore_index >= 0:
+        raise RuntimeError("ignore_index is not supported for floating point target")
+    cdim = _class_dim(logp)
+    classes = logp.shape[cdim]
+    _check_weight(weight, classes, "cross_entropy: ")
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    prod = logp * target
+    if weight is not None:
+        prod = prod * _class_view(weight, logp)
+    loss = -prod.sum(cdim)
+    if reduction == "mean":
+        return loss.sum() / (logp.numel() // classes) if logp.numel() else loss.sum() / 0.0
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """-(t log x + (1 - t) log(1 - x)), each log clamped at -100 as torch does."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({_size(target)}) that is different to the "
+                         f"input size ({_size(input)}) is deprecated. Please ensure they have "
+                         f"the same size.")
+    vals = _known_values(input)
+    if vals is not None and vals.size and not ((vals >= 0) & (vals <= 1)).all():
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    if weight is not None:
+        if weight.requires_grad:
+            raise RuntimeError("The function 'binary_cross_entropy' is not differentiable with "
+                               "respect to argument 'weight'. This input cannot have "
+                               "requires_grad True.")
+        weight = weight.expand(*lf.broadcast_shapes(tuple(target.shape), tuple(weight.shape)))
+    return _reduce(BinaryCrossEntropy.apply(input, target, weight), reduction)
+
+
+class BinaryCrossEntropy(lf.autograd.Function):
+    """Elementwise BCE with torch's gradients, which are finite where the input is 0 or 1.
+
+    The forward clamps each log at -100; differentiating that would give NaN (0 * inf) at a
+    saturated input, so the backward uses torch's formulas instead:
+    d/dx = w (x - t) / max(x (1 - x), 1e-12) and d/dt = w (log(1 - x) - log(x)).
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, weight):
+        ctx.save_for_backward(input, target, weight)
+        log_x = lf.clamp_min(lf.log(input), -100.0)
+        log_1mx = lf.clamp_min(lf.log1p(-input), -100.0)
+        loss = -(target * log_x + (1 - target) * log_1mx)
+        return loss if weight is None else loss * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, target, weight = ctx.saved_tensors
+        if weight is not None:
+            grad = grad * weight
+        grad_input = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_input = grad * (input - target) / lf.clamp_min(input * (1 - input), 1e-12)
+        if ctx.needs_input_grad[1]:
+            grad_target = grad * (lf.log1p(-input) - lf.log(input))
+        return grad_input, grad_target, None
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None,
+                                     size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """(1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x): stable for any logit."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({_size(target)}) must be the same as input size "
+                         f"({_size(input)})")
+    log_sig = logsigmoid(input)
+    if pos_weight is not None:
+        log_sig = log_sig * ((pos_weight - 1) * target + 1)
+    loss = (1 - target) * input - log_sig
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
+           reduce: bool | None = None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """Pointwise target * (log target - input); 'batchmean' divides the sum by the batch size."""
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+    elif reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if log_target:
+        loss = lf.exp(target) * (target - input)
+    else:
+        loss = lf.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- embedding / ranking
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                          size_average: bool | None = None, reduce: bool | None = None,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos for target 1, max(0, cos - margin) for target -1 (torch's eps 1e-12)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    expect = target.ndim + 1
+    if input1.ndim != expect or input2.ndim != expect:
+        raise RuntimeError(f"{target.ndim}D target tensor expects {expect}D input tensors, but "
+                           f"found inputs with sizes {list(input1.shape)} and "
+                           f"{list(input2.shape)}.")
+    dim = input1.ndim - 1
+    prod = (input1 * input2).sum(dim)
+    mag1 = (input1 * input1).sum(dim) + 1e-12
+    mag2 = (input2 * input2).sum(dim) + 1e-12
+    cos = prod / lf.sqrt(mag1 * mag2)
+    zeros = lf.zeros_like(cos)
+    pos = lf.where(target == 1, 1 - cos, zeros)
+    neg = lf.where(target == -1, lf.clamp_min(cos - margin, 0.0), zeros)
+    return _reduce(pos + neg, reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                        size_average: bool | None = None, reduce: bool | None = None,
+                        reduction: str = "mean") -> Tensor:
+    reduction = _reduction(reduction, size_average, reduce)
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim:
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension "
+                           f"but got sizes: input1: {_size(input1)}, input2: {_size(input2)}, "
+                           f"target: {_size(target)} ")
+    loss = lf.clamp_min(-target * (input1 - input2) + margin, 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
+                        margin: float = 1.0, p: float = 2, eps: float = 1e-6,
+                        swap: bool = False, size_average: bool | None = None,
+                        reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    reduction = _reduction(reduction, size_average, reduce)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the "
+                           f"same number of dimensions, but got: anchor {anchor.ndim}D, "
+                           f"positive {positive.ndim}D, and negative {negative.ndim}D inputs")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = lf.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    loss = lf.clamp_min(d_pos - d_neg + margin, 0.0)
+    return _reduce(loss, reduction)
