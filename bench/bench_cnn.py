@@ -1,14 +1,17 @@
 """CNN benchmark: one LeNet-style training step, torch eager vs lazyflow.
 
 Model: conv(1->6, 5x5) -> relu -> max_pool 2 -> conv(6->16, 5x5) -> relu -> max_pool 2 ->
-flatten -> linear(256->120) -> relu -> linear(120->10) -> cross-entropy (log_softmax + gather);
-batch 64 of 1x28x28; SGD(lr=0.01). Same initial weights in both libraries.
+flatten -> linear(256->120) -> relu -> linear(120->10) -> cross-entropy;
+batch 64 of 1x28x28; SGD(lr=0.01). Built from each library's nn modules (Sequential, Conv2d,
+ReLU, MaxPool2d, Flatten, Linear, CrossEntropyLoss); lazyflow loads torch's initial weights
+through load_state_dict.
 torch: zero_grad, forward, backward, step. lazyflow: the same calls; ``optimizer.step()`` is the
 barrier that compiles once and then runs forward, backward and the update as one cached graph.
 Timed in one process, interleaved, per-step medians; ratio = lazyflow / torch (< 1: faster).
 
-Also printed: executions and compiles per step, the split of lazyflow's step between recording
-(Python) and graph execution, and the time of the im2col/col2im/matmul kernels in one step.
+Also printed: the CPU-time ratio (process time; less sensitive than wall time to other load on a
+shared machine), executions and compiles per step, the split of lazyflow's step between recording
+(Python) and graph execution, and the CPU time of each IR op's kernels in one step.
 
 Run:  PYTHONPATH=. python bench/bench_cnn.py [--repeats 7] [--steps 20] [--threads 1]
 Both libraries use the same thread count. The machine is noisy: compare ratios.
@@ -44,18 +47,15 @@ import lazyflow as lf  # noqa: E402
 import lazyflow.nn.functional  # noqa: E402,F401
 
 BATCH = 64
-SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 256), (120,), (10, 120), (10,)]
 
 
-def _weights(seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for s in SHAPES:
-        fan_in = int(np.prod(s[1:])) if len(s) > 1 else None
-        bound = 1 / np.sqrt(fan_in if fan_in else out[-1].shape[1] * (
-            int(np.prod(out[-1].shape[2:])) if out[-1].ndim == 4 else 1))
-        out.append(rng.uniform(-bound, bound, s).astype(np.float32))
-    return out
+def lenet(lib):
+    """The same LeNet in either library (torch.nn or lazyflow.nn)."""
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 10))
 
 
 def _batch(seed=1):
@@ -65,27 +65,27 @@ def _batch(seed=1):
     return x, y
 
 
-def forward_loss(lib, p, x, y):
-    F = lib.nn.functional
-    h = F.max_pool2d(F.conv2d(x, p[0], p[1]).relu(), 2)
-    h = F.max_pool2d(F.conv2d(h, p[2], p[3]).relu(), 2)
-    h = h.reshape(h.shape[0], -1)
-    h = (h @ p[4].t() + p[5]).relu()
-    logits = h @ p[6].t() + p[7]
-    return -logits.log_softmax(1).gather(1, y.unsqueeze(1)).mean()
-
-
 class Setup:
-    def __init__(self, lib):
+    def __init__(self, lib, state=None):
         self.lib = lib
         x, y = _batch()
         self.x, self.y = lib.tensor(x), lib.tensor(y)
-        self.params = [lib.tensor(w, requires_grad=True) for w in _weights()]
-        self.opt = lib.optim.SGD(self.params, lr=0.01)
+        torch.manual_seed(0)
+        self.model = lenet(lib)
+        if state is not None:       # torch's initial weights, loaded through state_dict
+            self.model.load_state_dict({k: lib.tensor(v) for k, v in state.items()})
+        self.criterion = lib.nn.CrossEntropyLoss()
+        self.opt = lib.optim.SGD(self.model.parameters(), lr=0.01)
+
+    def state(self) -> dict:
+        return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
+
+    def loss(self):
+        return self.criterion(self.model(self.x), self.y)
 
     def step(self):
         self.opt.zero_grad()
-        loss = forward_loss(self.lib, self.params, self.x, self.y)
+        loss = self.loss()
         loss.backward()
         self.opt.step()
         return loss
@@ -106,10 +106,54 @@ def record_only(s: Setup, steps: int) -> float:
     for _ in range(steps):
         t0 = time.perf_counter()
         s.opt.zero_grad()
-        forward_loss(lf, s.params, s.x, s.y).backward()
+        s.loss().backward()
         times.append(time.perf_counter() - t0)
         s.opt.step()
     return statistics.median(times)
+
+
+def cpu_per_step(s: Setup, steps: int) -> float:
+    t0 = time.process_time()
+    for _ in range(steps):
+        s.step()
+    return (time.process_time() - t0) / steps
+
+
+def kernel_breakdown(state: dict, steps: int) -> list:
+    """(op, CPU ms per step, calls per step) of lazyflow's executed kernels, largest first.
+
+    Wraps every op's numpy implementation with a timer and recompiles (the compile cache is
+    cleared before and after, so the timed graph is not reused)."""
+    from lazyflow.ir.registry import OPS
+    totals: dict = {}
+    saved = {name: op.impl for name, op in OPS.items()}
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            t0 = time.process_time()
+            out = fn(*args, **kwargs)
+            tot = totals.setdefault(name, [0.0, 0])
+            tot[0] += time.process_time() - t0
+            tot[1] += 1
+            return out
+        return run
+
+    for name, op in OPS.items():
+        op.impl = timed(name, op.impl)
+    lf.debug.clear_compile_cache()
+    try:
+        s = Setup(lf, state)
+        for _ in range(3):
+            s.step()
+        totals.clear()
+        for _ in range(steps):
+            s.step()
+    finally:
+        for name, op in OPS.items():
+            op.impl = saved[name]
+        lf.debug.clear_compile_cache()
+    rows = [(name, t * 1e3 / steps, n // steps) for name, (t, n) in totals.items()]
+    return sorted(rows, key=lambda r: -r[1])
 
 
 def main() -> None:
@@ -119,7 +163,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ts, ls = Setup(torch), Setup(lf)
+    ts = Setup(torch)
+    ls = Setup(lf, ts.state())
     for _ in range(3):                       # warm-up (lazyflow compiles once here)
         ts.step()
         ls.step()
@@ -142,6 +187,14 @@ def main() -> None:
     rec = record_only(ls, args.steps)
     print(f"  lazyflow recording (forward + backward, Python): {rec * 1e3:.2f} ms/step; "
           f"graph execution ~{(lm - rec) * 1e3:.2f} ms/step")
+    t_cpu = [cpu_per_step(ts, args.steps) for _ in range(args.repeats)]
+    l_cpu = [cpu_per_step(ls, args.steps) for _ in range(args.repeats)]
+    tc, lc = statistics.median(t_cpu), statistics.median(l_cpu)
+    print(f"  CPU time per step: torch {tc * 1e3:.2f} ms, lazyflow {lc * 1e3:.2f} ms, "
+          f"ratio {lc / tc:.2f}")
+    print("  lazyflow kernels, CPU ms per step (calls):")
+    for name, ms, calls in kernel_breakdown(ts.state(), args.steps)[:12]:
+        print(f"    {name:16s} {ms:6.2f}  ({calls})")
 
 
 if __name__ == "__main__":

@@ -152,3 +152,15 @@ def test_max_pool2d_double_backward(kw):
 def test_max_pool_nan_propagates_like_torch():
     vals = [[[[1.0, float("nan"), 0.0, 2.0], [3.0, 1.0, float("nan"), float("nan")]]]]
     check(lambda t, x: F(t).max_pool2d(x, 2, return_indices=True), vals=vals, lib=True)
+
+
+def test_max_pool_backward_with_infinite_gradient():
+    """An inf upstream gradient reaches only the maximal elements (no inf * 0 = NaN)."""
+    res = {}
+    for lib in (torch, lf):
+        x = lib.tensor([[[[1.0, 2.0, 0.5], [3.0, -1.0, 4.0], [0.0, 1.0, 2.0]]]],
+                       requires_grad=True)
+        y = F(lib).max_pool2d(x, 2, stride=1)
+        y.backward(lib.tensor([[[[float("inf"), 1.0], [2.0, 3.0]]]]))
+        res[lib] = x.grad
+    assert_close(res[lf], res[torch], 0, 0)

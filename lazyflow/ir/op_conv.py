@@ -157,6 +157,27 @@ def _infer_window_put(inputs, attrs):
     return tuple(g.shape[:len(g.shape) - n]) + tuple(attrs["size"]), g.dtype
 
 
+def _dim_order(a) -> list:
+    return sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+
+
+def _zeros_in_layout(shape: tuple, like, dtype):
+    """Zeros of `shape` laid out in memory in the same dim order as `like` (a conv output may
+    be batch-last in memory): elementwise passes that mix the two then stream both."""
+    order = _dim_order(like)
+    buf = np.zeros([shape[i] for i in order], dtype)
+    return buf.transpose(np.argsort(order))
+
+
+def _in_layout(a, like):
+    """`a` (same shape as `like`) copied into like's memory layout when the two differ."""
+    order = _dim_order(like)
+    if _dim_order(a) == order:
+        return a
+    buf = np.ascontiguousarray(a.transpose(order))
+    return buf.transpose(np.argsort(order))
+
+
 def _low(dtype):
     return -math.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
 
@@ -174,7 +195,7 @@ def _views(x, kernel, dilation, stride, padding, value):
 def _window_max(x, kernel, dilation, stride, padding):
     out = None
     for _, v in _views(x, kernel, dilation, stride, padding, _low(x.dtype)):
-        out = v.copy() if out is None else np.maximum(out, v, out=out)
+        out = v.copy(order="K") if out is None else np.maximum(out, v, out=out)
     return out
 
 
@@ -209,9 +230,11 @@ def _window_max_grad(x, out, g, size, kernel, dilation, stride, padding):
     disjoint = all(s >= d * (k - 1) + 1 for k, d, s in zip(kernel, dilation, stride))
     xp = _padded(x, n, padding, _low(x.dtype))
     padded = tuple(sz + lo + max(hi, 0) for sz, (lo, hi) in zip(size, padding))
-    res = np.zeros(g.shape[:nl] + padded, g.dtype)
+    res = _zeros_in_layout(g.shape[:nl] + padded, x, g.dtype)
     pre = (slice(None),) * nl
     zero = np.zeros((), g.dtype)
+    g = _in_layout(g, out)
+    finite = not np.issubdtype(g.dtype, np.floating) or bool(np.isfinite(g).all())
     taken = None
     positions = list(np.ndindex(*kernel))
     for i, p in enumerate(positions):
@@ -223,9 +246,12 @@ def _window_max_grad(x, out, g, size, kernel, dilation, stride, padding):
             np.greater(m, taken, out=m)   # a match not claimed by an earlier position
             if i + 1 < len(positions):
                 taken |= m
-        if disjoint:
-            np.copyto(res[sl], g, where=m)
-        else:
+        if finite:      # g * mask: numpy's fast path (masked copies and where are ~10x slower)
+            if disjoint:
+                np.multiply(g, m, out=res[sl])
+            else:
+                res[sl] += g * m
+        else:           # inf/NaN gradients must not leak into non-maximal elements (inf * 0)
             res[sl] += np.where(m, g, zero)
     crop = tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(size, padding))
     return res[pre + crop]
@@ -245,7 +271,7 @@ def _window_put(g, pos, size, kernel, dilation, stride, padding):
     nl = g.ndim - n
     outs = g.shape[nl:]
     padded = tuple(sz + lo + max(hi, 0) for sz, (lo, hi) in zip(size, padding))
-    out = np.zeros(g.shape[:nl] + padded, g.dtype)
+    out = _zeros_in_layout(g.shape[:nl] + padded, g, g.dtype)
     pre = (slice(None),) * nl
     zero = np.zeros((), g.dtype)
     for k, p in enumerate(np.ndindex(*kernel)):
