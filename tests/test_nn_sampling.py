@@ -3,7 +3,7 @@
 import pytest
 from parity import check, check_raises
 
-import lazyflow as lf  # noqa: F401
+import lazyflow as lf
 import lazyflow.nn.functional  # noqa: F401
 
 
@@ -102,3 +102,22 @@ def test_unfold_and_fold(xs, k, kw):
 def test_fold_errors():
     check_raises(lambda t: F(t).fold(t.ones(2, 12, 8), (4, 4), 2), RuntimeError)
     check_raises(lambda t: F(t).fold(t.ones(2, 11, 9), (4, 4), 2), RuntimeError)
+
+
+def test_record_time_tables_do_not_recompile():
+    """Index tables and interpolation matrices are built at record time as graph inputs: a
+    second step with new values reuses the compiled graph and executes once."""
+    def step():
+        x = lf.randn(2, 3, 6, 5, requires_grad=True)
+        y = F(lf).interpolate(F(lf).pad(x, (1, 1, 2, 0), mode="reflect"), scale_factor=1.5,
+                              mode="bilinear")
+        y = F(lf).adaptive_max_pool2d(y, (3, 4)) + F(lf).adaptive_avg_pool2d(y, (3, 4))
+        y = y + F(lf).avg_pool2d(y, 3, 1, 1, count_include_pad=False)
+        y.sum().backward()
+        return x.grad
+    step().numpy()
+    compiles = lf.debug.counter_value("UncachedCompile")
+    executes = lf.debug.counter_value("Execute")
+    step().numpy()
+    assert lf.debug.counter_value("UncachedCompile") == compiles
+    assert lf.debug.counter_value("Execute") == executes + 1
