@@ -118,7 +118,7 @@ def test_conv_transpose2d_double_backward():
     for lib in (torch, lf):
         x = lib.tensor(xv, requires_grad=True)
         w = lib.tensor(wv, requires_grad=True)
-        y = F(lib).conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+        y = F(lib).conv_transpose2d(x, w, stride=2, padding=(1, 0), output_padding=1)
         (gw,) = lib.autograd.grad((y * y).sum(), w, create_graph=True)
         (gw * gw).sum().backward()
         res[lib] = (gw, x.grad, w.grad)
@@ -197,6 +197,7 @@ def test_conv_batch_last_layout(xs, ws, kw):
 
 
 @pytest.mark.parametrize("kw", [{"stride": 2, "padding": 1, "output_padding": 1},
+                                {"stride": 3, "output_padding": 2},
                                 {"groups": 2, "dilation": 2}], ids=str)
 def test_conv_transpose_batch_last_layout(kw):
     check(lambda t, x, w, b: F(t).conv_transpose2d(x, w, b, **kw),
@@ -214,6 +215,23 @@ def test_conv2d_batch_last_double_backward():
         x = lib.tensor(xv, requires_grad=True)
         w = lib.tensor(wv, requires_grad=True)
         y = F(lib).conv2d(x, w, padding=1, stride=2)
+        gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
+        ((gx * gx).sum() + (gw * gw).sum()).backward()
+        res[lib] = (gx, gw, x.grad, w.grad)
+    for got, want in zip(res[lf], res[torch]):
+        assert_close(got, want, 1e-8, 1e-8)
+
+
+def test_conv_transpose2d_batch_last_double_backward():
+    """Output padding beyond the padding (a negative high pad in col2im/im2col), batch-last."""
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal((8, 2, 3, 3))
+    wv = rng.standard_normal((2, 3, 3, 3))
+    res = {}
+    for lib in (torch, lf):
+        x = lib.tensor(xv, requires_grad=True)
+        w = lib.tensor(wv, requires_grad=True)
+        y = F(lib).conv_transpose2d(x, w, stride=3, output_padding=2)
         gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
         ((gx * gx).sum() + (gw * gw).sum()).backward()
         res[lib] = (gx, gw, x.grad, w.grad)
