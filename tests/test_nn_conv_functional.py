@@ -237,3 +237,20 @@ def test_conv_transpose2d_batch_last_double_backward():
         res[lib] = (gx, gw, x.grad, w.grad)
     for got, want in zip(res[lf], res[torch]):
         assert_close(got, want, 1e-8, 1e-8)
+
+
+HALF = {
+    "conv2d": (lambda t, x, w: F(t).conv2d(x, w, padding=1), [(2, 3, 6, 6), (4, 3, 3, 3)]),
+    "conv2d_batch_last": (lambda t, x, w: F(t).conv2d(x, w, stride=2),
+                          [(8, 3, 6, 6), (4, 3, 3, 3)]),
+    "conv_transpose2d": (lambda t, x, w: F(t).conv_transpose2d(x, w, stride=2),
+                         [(2, 3, 4, 4), (3, 2, 3, 3)]),
+    "max_pool2d": (lambda t, x: F(t).max_pool2d(x, 3, 2, 1), [(2, 3, 6, 6)]),
+    "avg_pool2d": (lambda t, x: F(t).avg_pool2d(x, 3, 1, 1), [(2, 3, 6, 6)]),
+}
+
+
+@pytest.mark.parametrize("name", list(HALF))
+def test_float16(name):
+    fn, shapes = HALF[name]
+    check(fn, shapes, lib=True, dtype=np.float16, atol=1e-2, rtol=1e-2)
