@@ -492,3 +492,61 @@ def test_module_forward_is_lazy_until_a_barrier():
     assert lf.debug.counter_value("Execute") == before
     loss.item()
     assert lf.debug.counter_value("Execute") == before + 1
+
+
+# ----------------------------------------------------------------------------- state dict extras
+def test_extra_state_round_trips_and_is_keyed_like_torch():
+    def make(nn):
+        class WithExtra(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.note = {"step": 0}
+
+            def get_extra_state(self):
+                return dict(self.note)
+
+            def set_extra_state(self, state):
+                self.note = dict(state)
+        return nn.Sequential(WithExtra())
+    t, m = make(torch.nn), make(lf.nn)
+    assert list(m.state_dict()) == list(t.state_dict())
+    m[0].note["step"] = 7
+    m2 = make(lf.nn)
+    m2.load_state_dict(m.state_dict())
+    assert m2[0].note == {"step": 7}
+    sd = m.state_dict()
+    del sd["0._extra_state"]
+    assert m2.load_state_dict(sd, strict=False).missing_keys == ["0._extra_state"]
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "0._extra_state"'):
+        m2.load_state_dict(sd)
+
+
+def test_load_state_dict_pre_and_post_hooks_run():
+    m = lf.nn.Linear(2, 2)
+    seen = []
+    m.register_load_state_dict_pre_hook(
+        lambda mod, sd, prefix, *rest: sd.__setitem__(prefix + "bias", lf.ones(2)))
+    m.register_load_state_dict_post_hook(lambda mod, keys: seen.append(list(keys.missing_keys)))
+    m.load_state_dict({"weight": lf.zeros(2, 2)})
+    assert seen == [[]] and m.bias.sum().item() == 2
+
+
+def test_batchnorm_checkpoint_without_num_batches_tracked_loads_like_torch():
+    for lib in (torch, lf):
+        bn = lib.nn.BatchNorm1d(3)
+        sd = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}
+        assert lib.nn.BatchNorm1d(3).load_state_dict(sd).missing_keys == []
+        versioned = bn.state_dict()
+        del versioned["num_batches_tracked"]      # keeps _metadata version 2: now missing
+        with pytest.raises(RuntimeError, match="num_batches_tracked"):
+            lib.nn.BatchNorm1d(3).load_state_dict(versioned)
+
+
+def test_lazy_state_dict_holds_uninitialized_parameters_like_torch():
+    t, m = torch.nn.LazyLinear(2), lf.nn.LazyLinear(2)
+    assert [type(v).__name__ for v in m.state_dict().values()] == \
+        [type(v).__name__ for v in t.state_dict().values()]
+    m2 = lf.nn.LazyLinear(2)
+    m2.load_state_dict(m.state_dict())
+    assert m2.has_uninitialized_params()

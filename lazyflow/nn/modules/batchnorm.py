@@ -19,6 +19,7 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
 class _BatchNorm(Module):
     _expected_dims: tuple = ()
+    _version = 2    # version 2 added num_batches_tracked (torch's numbering)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
@@ -61,6 +62,18 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # checkpoints without a version (plain dicts) or older than 2 may lack the counter
+        version = local_metadata.get("version")
+        key = prefix + "num_batches_tracked"
+        if ((version is None or version < 2) and self.track_running_stats
+                and key not in state_dict):
+            state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
+                               else tensor(0, dtype=D.int64))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def _check_input_dim(self, input) -> None:
         if input.ndim not in self._expected_dims:

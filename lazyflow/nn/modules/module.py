@@ -22,6 +22,9 @@ __all__ = ["Module", "RemovableHandle", "register_module_forward_pre_hook",
            "register_module_forward_hook"]
 
 
+_EXTRA_STATE = "_extra_state"
+
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What `load_state_dict` returns (torch's named tuple and its repr)."""
 
@@ -139,6 +142,7 @@ class Module:
         sa(self, "_backward_hooks", _HookDict())
         sa(self, "_backward_pre_hooks", _HookDict())
         sa(self, "_state_dict_hooks", _HookDict())
+        sa(self, "_load_state_dict_pre_hooks", _HookDict())
         sa(self, "_load_state_dict_post_hooks", _HookDict())
 
     forward: Callable[..., Any]
@@ -493,13 +497,27 @@ class Module:
         return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     # ------------------------------------------------------------------ state dict
+    def get_extra_state(self) -> Any:
+        """Override (with set_extra_state) to store non-tensor state under `_extra_state`."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be "
+                           "called.")
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be "
+                           "called.")
+
+    def _has_extra_state(self, which: str) -> bool:
+        return getattr(type(self), which) is not getattr(Module, which)
+
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
             if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars or is_lazy(p) else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
+        if self._has_extra_state("get_extra_state"):
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """OrderedDict of parameters and persistent buffers keyed by dotted path."""
@@ -540,6 +558,11 @@ class Module:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
+            if is_lazy(value):
+                if not is_lazy(param):
+                    error_msgs.append(f"While copying the parameter named \"{key}\": the "
+                                      "checkpoint holds an uninitialized parameter")
+                continue
             if not isinstance(value, Tensor):
                 error_msgs.append(
                     f'While copying the parameter named "{key}", expected torch.Tensor or '
@@ -564,9 +587,17 @@ class Module:
                     f'While copying the parameter named "{key}", whose dimensions in the model '
                     f"are {param.shape} and whose dimensions in the checkpoint are "
                     f"{value.shape}, an exception occurred : {e.args}.")
+        extra_key = prefix + _EXTRA_STATE
+        if self._has_extra_state("set_extra_state"):
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
         if strict:
             for key in state_dict:
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or key == extra_key:
                     continue
                 first = key[len(prefix):].split(".", 1)[0]
                 if first not in self._modules and first not in local:
@@ -596,6 +627,8 @@ class Module:
             local_meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
             if assign:
                 local_meta["assign_to_params_buffers"] = True
+            for hook in module._load_state_dict_pre_hooks.values():
+                hook(module, state, prefix, local_meta, True, missing, unexpected, errors)
             module._load_from_state_dict(state, prefix, local_meta, True, missing, unexpected,
                                          errors)
             for name, child in module._modules.items():
@@ -624,7 +657,13 @@ class Module:
     _register_state_dict_hook = register_state_dict_post_hook
 
     def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, incompatible_keys) after this module's (and children's) load."""
         return _add_hook(self._load_state_dict_post_hooks, hook, False)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs) before this module's keys are loaded."""
+        return _add_hook(self._load_state_dict_pre_hooks, hook, False)
 
     # ------------------------------------------------------------------ hooks and calling
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
