@@ -289,3 +289,25 @@ def test_module_option_errors():
             m = lib.nn.Hardtanh(min_value=-2.0, max_value=3.0)
         assert (m.min_val, m.max_val) == (-2.0, 3.0)
         assert isinstance(lib.nn.ReLU6(), lib.nn.Hardtanh)
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, x: f.gelu(x, approximate="tanh"), lambda f, x: f.gelu(x),
+    lambda f, x: f.logsigmoid(x), lambda f, x: f.softmax(x, 0), lambda f, x: f.log_softmax(x, 0),
+    lambda f, x: f.softplus(x), lambda f, x: f.elu(x), lambda f, x: f.silu(x),
+])
+def test_infinite_inputs_match_torch(call):
+    vals = [np.array([-np.inf, -1e4, -50.0, 0.0, 50.0, 1e4], np.float32)]
+    check(lambda lib, x: call(F(lib), x), vals=vals, lib=True)
+
+
+def test_logsigmoid_second_derivative():
+    vals = np.array([-30.0, -2.0, 0.0, 1.5, 30.0], np.float32)
+    res = {}
+    for lib in (torch, lf):
+        x = lib.tensor(vals, requires_grad=True)
+        (g,) = lib.autograd.grad(F(lib).logsigmoid(x).sum(), x, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), x)
+        res[lib] = (g.detach().numpy(), gg.numpy())
+    np.testing.assert_allclose(res[lf][0], res[torch][0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(res[lf][1], res[torch][1], rtol=1e-5, atol=1e-7)

@@ -136,3 +136,15 @@ def test_distance_modules(make):
         assert (m.norm, m.eps, m.keepdim) == (3.0, 1e-6, False)
         m = lib.nn.CosineSimilarity()
         assert (m.dim, m.eps) == (1, 1e-8)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, float("inf")])
+def test_pairwise_distance_of_identical_points_without_eps(p):
+    ones = np.ones((2, 3), np.float32)
+    check(lambda lib, a, b: F(lib).pairwise_distance(a, b, p=p, eps=0.0), vals=[ones, ones],
+          lib=True)
+
+
+def test_cosine_similarity_zero_vector_gradient():
+    check(lambda lib, a, b: F(lib).cosine_similarity(a, b),
+          vals=[np.zeros((2, 3), np.float32), np.ones((2, 3), np.float32)], lib=True)

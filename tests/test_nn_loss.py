@@ -25,6 +25,13 @@ def labels(*shape, classes, seed=1):
     return np.random.default_rng(seed).integers(0, classes, shape).astype(np.int64)
 
 
+def target_of(lib, values, pending):
+    """A class-index target; `pending` makes lazyflow's a not-yet-computed tensor, which takes
+    the masked path instead of the one specialized for computed, fully valid targets."""
+    t = lib.tensor(values)
+    return t * 1 if pending else t
+
+
 def probs(*shape, dim=1, seed=2):
     x = np.exp(rand(*shape, seed=seed))
     return (x / x.sum(axis=dim, keepdims=True)).astype(np.float32)
@@ -154,17 +161,19 @@ def _class_cases():
         yield pytest.param(inp, tgt, classes, id=f"{len(inp)}d")
 
 
+@pytest.mark.parametrize("pending", [False, True], ids=["computed", "pending"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("inp,tgt,classes", list(_class_cases()))
 @pytest.mark.parametrize("weighted", [False, True], ids=["noweight", "weight"])
 @pytest.mark.parametrize("fname", ["nll_loss", "cross_entropy"])
-def test_class_index_losses(fname, weighted, inp, tgt, classes, reduction):
+def test_class_index_losses(fname, weighted, inp, tgt, classes, reduction, pending):
     t = labels(*tgt, classes=classes)
     w = rand(classes, seed=5, low=0.2, high=2.0)
 
     def run(lib, x):
         weight = lib.tensor(w) if weighted else None
-        return getattr(F(lib), fname)(x, lib.tensor(t), weight=weight, reduction=reduction)
+        return getattr(F(lib), fname)(x, target_of(lib, t, pending), weight=weight,
+                                      reduction=reduction)
     check(run, vals=[rand(*inp)], lib=True)
 
 
@@ -192,19 +201,22 @@ def test_all_targets_ignored_mean_is_nan():
           vals=[rand(2, 3)], lib=True)
 
 
+@pytest.mark.parametrize("target_kind", ["computed", "pending", "with_ignored"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True], ids=["noweight", "weight"])
 @pytest.mark.parametrize("inp,tgt,classes", list(_class_cases())[:3])
-def test_cross_entropy_label_smoothing(inp, tgt, classes, weighted, reduction, smoothing):
+def test_cross_entropy_label_smoothing(inp, tgt, classes, weighted, reduction, smoothing,
+                                       target_kind):
     t = labels(*tgt, classes=classes)
-    if t.ndim:
+    if t.ndim and target_kind == "with_ignored":
         t.flat[0] = -100  # an ignored position
     w = rand(classes, seed=5, low=0.2, high=2.0)
 
     def run(lib, x):
         weight = lib.tensor(w) if weighted else None
-        return F(lib).cross_entropy(x, lib.tensor(t), weight=weight, reduction=reduction,
+        return F(lib).cross_entropy(x, target_of(lib, t, target_kind == "pending"),
+                                    weight=weight, reduction=reduction,
                                     label_smoothing=smoothing)
     check(run, vals=[rand(*inp)], lib=True)
 
@@ -317,6 +329,8 @@ def test_cross_entropy_records_without_running():
     lf.mark_step()
     before = lf.debug.counter_value("Execute")
     loss = F(lf).cross_entropy(x, t, label_smoothing=0.1)
+    loss = loss + F(lf).binary_cross_entropy(lf.sigmoid(x), lf.rand(8, 10))
+    loss = loss + F(lf).binary_cross_entropy_with_logits(x, lf.rand(8, 10))
     loss.backward()
     assert lf.debug.counter_value("Execute") == before
     lf.mark_step()
@@ -337,11 +351,32 @@ def test_binary_cross_entropy(reduction, weight_shape):
           lib=True)
 
 
-def test_binary_cross_entropy_clamps_log_at_minus_100():
-    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-30], np.float32)
-    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0], np.float32)
-    check(lambda lib, a, b: F(lib).binary_cross_entropy(a, b, reduction="none"), vals=[x, y],
-          lib=True, forward_only=True)
+def test_binary_cross_entropy_saturated_inputs_values_and_gradients():
+    """log clamped at -100, and torch's finite input gradient at exactly 0 and 1."""
+    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 0.5], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.3], np.float32)
+    w = rand(6, seed=2, low=0.5, high=1.5)
+    out = check(lambda lib, a, b: F(lib).binary_cross_entropy(a, b, reduction="none",
+                                                              weight=lib.tensor(w)),
+                vals=[x, y], lib=True)
+    assert out.grad_fn is not None
+
+
+def test_binary_cross_entropy_second_derivative():
+    for lib in (torch, lf):
+        x = lib.tensor([0.2, 0.7, 0.4], requires_grad=True)
+        loss = F(lib).binary_cross_entropy(x, lib.tensor([1.0, 0.0, 0.5]))
+        (g,) = lib.autograd.grad(loss, x, create_graph=True)
+        (gg,) = lib.autograd.grad(g.sum(), x)
+        if lib is torch:
+            want = (g.detach().numpy(), gg.numpy())
+    np.testing.assert_allclose(g.detach().numpy(), want[0], rtol=1e-5)
+    np.testing.assert_allclose(gg.numpy(), want[1], rtol=1e-5)
+
+
+def test_binary_cross_entropy_weight_requiring_grad_raises():
+    check_raises(lambda t: t.nn.functional.binary_cross_entropy(
+        t.full((3,), 0.5), t.ones(3), weight=t.ones(3, requires_grad=True)), RuntimeError)
 
 
 def test_binary_cross_entropy_errors():
@@ -575,3 +610,39 @@ def test_training_step_with_cross_entropy_compiles_once():
             compiles = lf.debug.counter_value("UncachedCompile")
     assert lf.debug.counter_value("UncachedCompile") == compiles
     assert losses[3] < losses[0]
+
+
+# ---------------------------------------------------------------- edge values (NaN/inf parity)
+
+_ONES = np.ones((2, 3), np.float32)
+EDGES = [
+    ("kl_zero_target", lambda lib, a, b: F(lib).kl_div(a, b, reduction="batchmean"),
+     [np.log(np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], np.float32)),
+      np.array([[0.0, 0.5, 0.5], [0.2, 0.2, 0.6]], np.float32)]),
+    ("cosine_embedding_zero_vector",
+     lambda lib, a, b: F(lib).cosine_embedding_loss(a, b, lib.tensor([1.0, -1.0])),
+     [np.zeros((2, 3), np.float32), _ONES]),
+    ("triplet_identical_eps0",
+     lambda lib, a, b, c: F(lib).triplet_margin_loss(a, b, c, eps=0.0), [_ONES] * 3),
+    ("cross_entropy_inf_logits", lambda lib, a: F(lib).cross_entropy(a, lib.tensor([0, 1])),
+     [np.array([[0.0, -np.inf, 1.0], [2.0, 0.0, -np.inf]], np.float32)]),
+    ("bce_logits_inf",
+     lambda lib, a, b: F(lib).binary_cross_entropy_with_logits(a, b, reduction="none"),
+     [np.array([np.inf, -np.inf, 0.0], np.float32), np.array([1.0, 0.0, 1.0], np.float32)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,vals", EDGES, ids=[e[0] for e in EDGES])
+def test_edge_values_match_torch(name, fn, vals):
+    check(fn, vals=vals, lib=True)
+
+
+@pytest.mark.parametrize("name,fn,n", [
+    ("cross_entropy", lambda lib, x: F(lib).cross_entropy(x, lib.tensor([0, 2, 1, 3])), 1),
+    ("cross_entropy_smoothing", lambda lib, x: F(lib).cross_entropy(
+        x, lib.tensor([0, 2, 1, 3]), label_smoothing=0.1), 1),
+    ("mse", lambda lib, x, y: F(lib).mse_loss(x, y), 2),
+    ("bce_with_logits", lambda lib, x, y: F(lib).binary_cross_entropy_with_logits(x, y), 2),
+])
+def test_half_precision_losses(name, fn, n):
+    check(fn, shapes=[(4, 5)] * n, dtype=np.float16, lib=True, atol=3e-3, rtol=3e-3)

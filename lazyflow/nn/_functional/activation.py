@@ -224,11 +224,26 @@ def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """log(sigmoid(x)) split at 0 so exp never sees a positive number (gradient 1/2 at 0)."""
     _require_float(input, "log_sigmoid_forward_cpu")
-    neg = lf.clamp_max(input, 0.0)
-    pos = lf.clamp_min(input, 0.0)
-    return lf.where(input < 0, neg - lf.log1p(lf.exp(neg)), -lf.log1p(lf.exp(-pos)))
+    return LogSigmoid.apply(input)
+
+
+class LogSigmoid(lf.autograd.Function):
+    """min(x, 0) - log1p(exp(-|x|)), stable for any x, with torch's gradient sigmoid(-x).
+
+    A Function rather than a composition: differentiating the composition needs a `where`
+    and clamp masks (gradient 1/2 at 0 included); sigmoid(-x) is one fused expression.
+    """
+
+    @staticmethod
+    def forward(ctx, input):
+        ctx.save_for_backward(input)
+        return lf.clamp_max(input, 0.0) - lf.log1p(lf.exp(-lf.abs(input)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (input,) = ctx.saved_tensors
+        return grad * lf.sigmoid(-input)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:

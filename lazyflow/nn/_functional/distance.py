@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import lazyflow as lf
 
 from ...frontend.tensor import Tensor
 
 __all__ = ["normalize", "cosine_similarity", "pairwise_distance", "one_hot"]
+
+
+def known_values(t: Tensor) -> np.ndarray | None:
+    """The values of `t` if they are already computed on the host, else None.
+
+    Used for torch's value checks (class indices, probabilities): reading a pending tensor
+    would be a hidden barrier, and reading a device tensor a copy per step.
+    """
+    if t.device.type != "cpu" or t._pending_node() is not None:
+        return None
+    return t.detach().numpy()
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
@@ -54,14 +67,13 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """
     if tensor.dtype is not lf.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    vals = None
     if num_classes == -1:
         if tensor.numel() == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         vals = tensor.detach().numpy()  # data-dependent output shape: a barrier
         num_classes = int(vals.max()) + 1
-    elif tensor.numel() and tensor.device.type == "cpu" and tensor._value().data is not None:
-        vals = tensor.detach().numpy()
+    else:
+        vals = known_values(tensor)
     if vals is not None and vals.size:
         if vals.min() < 0:
             raise RuntimeError("Class values must be non-negative.")

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 import lazyflow as lf
 
 from ...frontend.tensor import Tensor
 from .activation import logsigmoid
-from .distance import pairwise_distance
+from .distance import known_values, pairwise_distance
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
     "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
 ]
+# (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
 _REDUCTIONS = ("none", "mean", "sum")
 _TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
@@ -68,13 +67,6 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _dtype_name(t: Tensor) -> str:
     name = str(t.dtype).split(".")[-1]
     return _TORCH_NAMES.get(name, name)
-
-
-def _known_values(t: Tensor) -> np.ndarray | None:
-    """The values of `t` if they are already computed on the host, else None (no barrier)."""
-    if t.device.type != "cpu" or t._value().data is None:
-        return None
-    return t.detach().numpy()
 
 
 def _warn_size_mismatch(input: Tensor, target: Tensor) -> None:
@@ -191,37 +183,52 @@ def _check_weight(weight: Tensor | None, classes: int, prefix: str = "") -> None
                            f"{list(weight.shape)}")
 
 
-def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> None:
-    """torch's IndexError for a class index outside [0, C), when the target is computed."""
-    vals = _known_values(target)
+def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> bool:
+    """torch's IndexError for a class index outside [0, C), when the target is computed.
+
+    Returns True when the target is known to hold only valid, non-ignored classes: the loss
+    then needs no masking (fewer ops to record and run). A target with ignored entries, or
+    one not computed yet, takes the masked path; so a training loop sees at most two graphs.
+    """
+    vals = known_values(target)
     if vals is None or vals.size == 0:
-        return
-    bad = (vals != ignore_index) & ((vals < 0) | (vals >= classes))
+        return False
+    ignored = vals == ignore_index
+    bad = ~ignored & ((vals < 0) | (vals >= classes))
     if bad.any():
         raise IndexError(f"Target {int(vals[bad].flat[0])} is out of bounds.")
+    return not ignored.any()
 
 
 def _class_dim(input: Tensor) -> int:
     return 0 if input.ndim == 1 else 1
 
 
-def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int):
+def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+          clean: bool):
     """(-input[target] * w[target], w[target]) with ignored positions zeroed.
 
-    Ignored targets gather class 0 (always valid) and are masked; any other negative index is
-    sent past the last class, so `gather` reports it at the barrier as out of range.
+    `w` is None when there is no weight and nothing to mask (`clean`). Otherwise ignored
+    targets gather class 0 (always valid) and are masked; any other negative index is sent
+    past the last class, so `gather` reports it at the barrier as out of range.
     """
-    classes = input.shape[_class_dim(input)]
-    target = target.long() if target.dtype is not lf.int64 else target
-    keep = target != ignore_index
-    safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
     cdim = _class_dim(input)
+    classes = input.shape[cdim]
+    target = target.long() if target.dtype is not lf.int64 else target
+    if clean:
+        safe, keep = target, None
+    else:
+        keep = target != ignore_index
+        safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
     picked = input.gather(cdim, safe.unsqueeze(cdim)).squeeze(cdim)
     if weight is None:
+        if keep is None:
+            return -picked, None
         w = keep.to(input.dtype)
     else:
-        w = lf.where(keep, weight.to(input.dtype).gather(0, safe.reshape(-1))
-                     .reshape(safe.shape), 0.0)
+        w = weight.to(input.dtype).gather(0, safe.reshape(-1)).reshape(safe.shape)
+        if keep is not None:
+            w = lf.where(keep, w, 0.0)
     return -picked * w, w
 
 
@@ -237,25 +244,31 @@ def _weighted_mean(total: Tensor, weight_sum: Tensor) -> Tensor:
 
 
 def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-         reduction: str) -> Tensor:
-    loss, w = _pick(input, target, weight, ignore_index)
+         reduction: str, clean: bool) -> Tensor:
+    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
+        input = input.unsqueeze(0)
+    loss, w = _pick(input, target, weight, ignore_index, clean)
     if reduction == "mean":
-        return _weighted_mean(loss.sum(), w.sum())
+        return loss.mean() if w is None else _weighted_mean(loss.sum(), w.sum())
     return _reduce(loss, reduction)
+
+
+def _checked_nll(input: Tensor, target: Tensor, weight: Tensor | None,
+                 ignore_index: int) -> bool:
+    """All of nll_loss's record-time checks; returns whether the target needs no masking."""
+    _check_nll_shapes(input, target)
+    _check_class_target(target)
+    classes = input.shape[_class_dim(input)]
+    _check_weight(weight, classes)
+    return _check_known_targets(target, classes, ignore_index)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              size_average: bool | None = None, ignore_index: int = -100,
              reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(reduction, size_average, reduce)
-    _check_nll_shapes(input, target)
-    _check_class_target(target)
-    classes = input.shape[_class_dim(input)]
-    _check_weight(weight, classes)
-    _check_known_targets(target, classes, ignore_index)
-    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
-        return _nll(input.unsqueeze(0), target, weight, ignore_index, reduction)
-    return _nll(input, target, weight, ignore_index, reduction)
+    clean = _checked_nll(input, target, weight, ignore_index)
+    return _nll(input, target, weight, ignore_index, reduction, clean)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -275,18 +288,24 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if tuple(input.shape) == tuple(target.shape):
         return _cross_entropy_probs(logp, target, weight, ignore_index, reduction,
                                     label_smoothing)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    clean = _checked_nll(logp, target, weight, ignore_index)
+    nll = _nll(logp, target, weight, ignore_index, reduction, clean)
     if label_smoothing == 0:
         return nll
-    keep = target != ignore_index
     wview = _class_view(weight, input) if weight is not None else None
     smooth = -(logp * wview if wview is not None else logp).sum(cdim)
-    smooth = lf.where(keep, smooth, 0.0)
+    keep = None if clean else target != ignore_index
+    if keep is not None:
+        smooth = lf.where(keep, smooth, 0.0)
     if reduction == "mean":
         if weight is not None:
-            safe = lf.where(keep, target, 0)
-            wt = lf.where(keep, weight.gather(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
+            safe = target.long() if keep is None else lf.where(keep, target.long(), 0)
+            wt = weight.gather(0, safe.reshape(-1)).reshape(safe.shape)
+            if keep is not None:
+                wt = lf.where(keep, wt, 0.0)
             smooth = _weighted_mean(smooth.sum(), wt.sum())
+        elif keep is None:
+            smooth = smooth.mean()
         else:
             smooth = _weighted_mean(smooth.sum(), keep.sum().to(smooth.dtype))
     else:
@@ -331,17 +350,45 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({_size(target)}) that is different to the "
                          f"input size ({_size(input)}) is deprecated. Please ensure they have "
                          f"the same size.")
-    vals = _known_values(input)
+    vals = known_values(input)
     if vals is not None and vals.size and not ((vals >= 0) & (vals <= 1)).all():
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is not None:
+        if weight.requires_grad:
+            raise RuntimeError("The function 'binary_cross_entropy' is not differentiable with "
+                               "respect to argument 'weight'. This input cannot have "
+                               "requires_grad True.")
         weight = weight.expand(*lf.broadcast_shapes(tuple(target.shape), tuple(weight.shape)))
-    log_x = lf.clamp_min(lf.log(input), -100.0)
-    log_1mx = lf.clamp_min(lf.log1p(-input), -100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _reduce(BinaryCrossEntropy.apply(input, target, weight), reduction)
+
+
+class BinaryCrossEntropy(lf.autograd.Function):
+    """Elementwise BCE with torch's gradients, which are finite where the input is 0 or 1.
+
+    The forward clamps each log at -100; differentiating that would give NaN (0 * inf) at a
+    saturated input, so the backward uses torch's formulas instead:
+    d/dx = w (x - t) / max(x (1 - x), 1e-12) and d/dt = w (log(1 - x) - log(x)).
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, weight):
+        ctx.save_for_backward(input, target, weight)
+        log_x = lf.clamp_min(lf.log(input), -100.0)
+        log_1mx = lf.clamp_min(lf.log1p(-input), -100.0)
+        loss = -(target * log_x + (1 - target) * log_1mx)
+        return loss if weight is None else loss * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        input, target, weight = ctx.saved_tensors
+        if weight is not None:
+            grad = grad * weight
+        grad_input = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_input = grad * (input - target) / lf.clamp_min(input * (1 - input), 1e-12)
+        if ctx.needs_input_grad[1]:
+            grad_target = grad * (lf.log1p(-input) - lf.log(input))
+        return grad_input, grad_target, None
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
