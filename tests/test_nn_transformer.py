@@ -202,3 +202,28 @@ def test_encoder_inference_padding_matches_torch_fast_path(aligned, mask_check):
     want = t_enc(torch.tensor(x), src_key_padding_mask=torch.tensor(kpm))
     got = l_enc(lf.tensor(x), src_key_padding_mask=lf.tensor(kpm))
     assert_close(got, want, 1e-5, 1e-4)
+
+
+def test_training_step_is_lazy_and_compiles_once():
+    lf.manual_seed(0)
+    model = lf.nn.Transformer(D, NH, 1, 1, FF, dropout=0.1, batch_first=True)
+    opt = lf.optim.Adam(model.parameters(), lr=1e-3)
+    mask = lf.nn.Transformer.generate_square_subsequent_mask(TL)
+
+    def step(seed):
+        rng = np.random.default_rng(seed)
+        src = lf.tensor(rng.standard_normal((B, S, D)).astype(np.float32))
+        tgt = lf.tensor(rng.standard_normal((B, TL, D)).astype(np.float32))
+        before = lf.debug.counter_value("Execute")
+        loss = model(src, tgt, tgt_mask=mask, tgt_is_causal=True).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        assert lf.debug.counter_value("Execute") == before  # nothing ran while recording
+        opt.step()
+        return loss.item()
+
+    step(0)
+    step(1)
+    lf.debug.reset_metrics()
+    step(2)
+    assert lf.debug.counter_value("UncachedCompile") == 0
