@@ -18,8 +18,8 @@ from ...autograd.grad_mode import no_grad
 from ...frontend.tensor import Tensor
 from ..parameter import Parameter, is_lazy
 
-__all__ = ["Module", "RemovableHandle", "register_module_forward_pre_hook",
-           "register_module_forward_hook"]
+# the hook registries and RemovableHandle live here (torch.nn.modules.module), not in nn
+__all__ = ["Module"]
 
 
 _EXTRA_STATE = "_extra_state"
@@ -39,13 +39,15 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 
 class RemovableHandle:
-    """Returned by every `register_*_hook`: `remove()` (or leaving a `with` block) unhooks."""
+    """Returned by every `register_*_hook`: `remove()` (or leaving a `with` block) unhooks.
+
+    It holds weak references to the hook dicts; pickling/deepcopy carry the dicts themselves,
+    so a copied module's handle removes the copy's hook, not the original's."""
 
     _next_id = itertools.count()
 
     def __init__(self, *hooks_dicts: dict) -> None:
-        self._dicts = [weakref.ref(d) if _weakrefable(d) else (lambda d=d: d)
-                       for d in hooks_dicts]
+        self._dicts = [weakref.ref(d) for d in hooks_dicts]
         self.id = next(RemovableHandle._next_id)
 
     def remove(self) -> None:
@@ -54,19 +56,18 @@ class RemovableHandle:
             if d is not None and self.id in d:
                 del d[self.id]
 
+    def __getstate__(self):
+        return [ref() for ref in self._dicts], self.id
+
+    def __setstate__(self, state) -> None:
+        dicts, self.id = state
+        self._dicts = [weakref.ref(d) if d is not None else (lambda: None) for d in dicts]
+
     def __enter__(self) -> "RemovableHandle":
         return self
 
     def __exit__(self, *exc) -> None:
         self.remove()
-
-
-def _weakrefable(d) -> bool:
-    try:
-        weakref.ref(d)
-        return True
-    except TypeError:
-        return False
 
 
 class _HookDict(OrderedDict):
@@ -135,10 +136,10 @@ class Module:
         sa(self, "_non_persistent_buffers_set", set())
         sa(self, "_modules", OrderedDict())
         sa(self, "_forward_pre_hooks", _HookDict())
-        sa(self, "_forward_pre_hooks_with_kwargs", {})
+        sa(self, "_forward_pre_hooks_with_kwargs", _HookDict())
         sa(self, "_forward_hooks", _HookDict())
-        sa(self, "_forward_hooks_with_kwargs", {})
-        sa(self, "_forward_hooks_always_called", {})
+        sa(self, "_forward_hooks_with_kwargs", _HookDict())
+        sa(self, "_forward_hooks_always_called", _HookDict())
         sa(self, "_backward_hooks", _HookDict())
         sa(self, "_backward_pre_hooks", _HookDict())
         sa(self, "_state_dict_hooks", _HookDict())
@@ -405,11 +406,14 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            else:
+            else:       # zero in place: code holding the grad tensor sees zeros, as torch
                 g = p.grad
                 if g.grad_fn is not None:
-                    g = g.detach()
-                p.grad = g.new_zeros(*g.shape)
+                    g.detach_()
+                else:
+                    g.requires_grad_(False)
+                with no_grad():
+                    g.zero_()
 
     def share_memory(self) -> "Module":
         return self
