@@ -10,7 +10,7 @@ from parity import check_raises
 
 import lazyflow as lf
 
-I, H, T, N = 4, 5, 6, 3
+I, H, T, N = 4, 5, 4, 3
 
 
 def _kinds(nn):
