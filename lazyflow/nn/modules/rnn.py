@@ -33,6 +33,18 @@ def _project_inputs(mode: str, x, w_ih, b_ih, b_hh):
     return out
 
 
+class _ChunkLast(Function):
+    """x.chunk(n, -1) whose backward is one cat (not n zero-filled scatters and a sum)."""
+
+    @staticmethod
+    def forward(ctx, x, n: int):
+        return x.chunk(n, dim=-1)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return lf.cat(grads, dim=-1), None
+
+
 def _step(mode: str, xp, h, c, w_hh, b_hh, w_hr):
     """One time step from the projected input `xp`; returns (h, c) (c is None but for LSTM)."""
     hh = lf.matmul(h, w_hh.t())
@@ -41,7 +53,7 @@ def _step(mode: str, xp, h, c, w_hh, b_hh, w_hr):
     if mode == "RNN_RELU":
         return lf.relu(xp + hh), None
     if mode == "LSTM":
-        i, f, g, o = (xp + hh).chunk(4, dim=-1)
+        i, f, g, o = _ChunkLast.apply(xp + hh, 4)
         c = lf.sigmoid(f) * c + lf.sigmoid(i) * lf.tanh(g)
         h = lf.sigmoid(o) * lf.tanh(c)
         if w_hr is not None:
@@ -49,8 +61,8 @@ def _step(mode: str, xp, h, c, w_hh, b_hh, w_hr):
         return h, c
     if b_hh is not None:
         hh = hh + b_hh
-    x_r, x_z, x_n = xp.chunk(3, dim=-1)
-    h_r, h_z, h_n = hh.chunk(3, dim=-1)
+    x_r, x_z, x_n = _ChunkLast.apply(xp, 3)
+    h_r, h_z, h_n = _ChunkLast.apply(hh, 3)
     r = lf.sigmoid(x_r + h_r)
     z = lf.sigmoid(x_z + h_z)
     n = lf.tanh(x_n + r * h_n)
@@ -142,7 +154,7 @@ def _lstm_backward_differentiable(ctx, d_out, d_hn, d_cn):
     xp, h0, c0, w_hh, w_hr = ctx.saved_tensors
     args = [xp, h0, c0, w_hh, w_hr]
     h, c = h0, c0
-    steps = xp.unbind(0)
+    steps = _UnbindSteps.apply(xp)
     outs = [None] * len(steps)
     for t in ctx.order:
         h, c = _step("LSTM", steps[t], h, c, w_hh, None, w_hr)
@@ -164,13 +176,26 @@ def _time_index(order: list[int]) -> list[int]:
     return inv
 
 
+class _UnbindSteps(Function):
+    """x.unbind(0) whose backward is one stack: slicing's generic VJP scatters each step's
+    gradient into a zero-filled (T, ...) buffer, O(T^2) work over a sequence."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.unbind(0)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return lf.stack(grads)
+
+
 def _run_direction(mode, x, h, c, weights, reverse: bool):
     """One layer, one direction over a (T, N, I) sequence; returns (outputs (T, N, H), h, c)."""
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     xp = _project_inputs(mode, x, w_ih, b_ih, b_hh)
     if mode == "LSTM":
         return _LSTMSequence.apply(xp, h, c, w_hh, w_hr, reverse)
-    steps = xp.unbind(0)
+    steps = _UnbindSteps.apply(xp)
     outs = [None] * len(steps)
     for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
         h, c = _step(mode, steps[t], h, c, w_hh, b_hh, w_hr)
