@@ -152,16 +152,28 @@ def _linear(x, weight, bias):
     return out if bias is None else out + bias
 
 
+class _ChunkLast(Function):
+    """x.chunk(n, -1) whose backward is one cat (not n zero-filled scatters and a sum)."""
+
+    @staticmethod
+    def forward(ctx, x, n: int):
+        return x.chunk(n, dim=-1)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return lf.cat(grads, dim=-1), None
+
+
 def _in_projection_packed(query, key, value, weight, bias):
     """q, k, v from torch's packed in_proj_weight: one GEMM for self-attention, two when only
     key and value are the same tensor."""
     e = query.shape[-1]
     if query is key and key is value:
-        return _linear(query, weight, bias).chunk(3, dim=-1)
+        return _ChunkLast.apply(_linear(query, weight, bias), 3)
     w_q, w_kv = weight.split([e, 2 * e])
     b_q, b_kv = (None, None) if bias is None else bias.split([e, 2 * e])
     if key is value:
-        k, v = _linear(key, w_kv, b_kv).chunk(2, dim=-1)
+        k, v = _ChunkLast.apply(_linear(key, w_kv, b_kv), 2)
         return _linear(query, w_q, b_q), k, v
     w_k, w_v = w_kv.chunk(2)
     b_k, b_v = (None, None) if b_kv is None else b_kv.chunk(2)

@@ -15,6 +15,7 @@ import lazyflow as lf
 
 from ...autograd import Function
 from .._functional import core as F_core
+from .._functional.attention import _ChunkLast
 from ..parameter import Parameter
 from .module import Module
 
@@ -31,18 +32,6 @@ def _project_inputs(mode: str, x, w_ih, b_ih, b_hh):
     if b_ih is not None:
         out = out + (b_ih if mode == "GRU" else b_ih + b_hh)
     return out
-
-
-class _ChunkLast(Function):
-    """x.chunk(n, -1) whose backward is one cat (not n zero-filled scatters and a sum)."""
-
-    @staticmethod
-    def forward(ctx, x, n: int):
-        return x.chunk(n, dim=-1)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return lf.cat(grads, dim=-1), None
 
 
 def _step(mode: str, xp, h, c, w_hh, b_hh, w_hr):
