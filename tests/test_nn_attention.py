@@ -363,3 +363,10 @@ def test_mha_self_attention_fast_path_dropout_is_random_in_train_only():
     m.eval()
     c = m(x, x, x, need_weights=False)[0].detach().numpy()
     np.testing.assert_array_equal(c, m(x, x, x, need_weights=False)[0].detach().numpy())
+
+
+def test_mha_module_float64():
+    check_module(_SelfAttn(batch_first=True), [(3, 5, E)], dtype=np.float64,
+                 module_dtype=np.float64, atol=1e-10, rtol=1e-9)
+    check_module(_mha(kdim=5, vdim=3), [(4, 3, E), (6, 3, 5), (6, 3, 3)], dtype=np.float64,
+                 module_dtype=np.float64, atol=1e-10, rtol=1e-9)

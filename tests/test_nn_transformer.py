@@ -227,3 +227,9 @@ def test_training_step_is_lazy_and_compiles_once():
     lf.debug.reset_metrics()
     step(2)
     assert lf.debug.counter_value("UncachedCompile") == 0
+
+
+def test_unbatched_and_float64():
+    check_module(lambda nn: nn.Transformer(D, NH, 1, 1, FF, dropout=0.0), [(S, D), (TL, D)])
+    check_module(_enc_layer(batch_first=True), [(B, S, D)], dtype=np.float64,
+                 module_dtype=np.float64, atol=1e-10, rtol=1e-9)
