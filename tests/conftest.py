@@ -6,6 +6,10 @@ import sys
 import pytest
 
 os.environ.setdefault("LAZYFLOW_VERIFY", "1")
+# pytest -n 2 runs two workers on two cores: a second BLAS thread per worker only oversubscribes
+# the cores, and OpenBLAS threads spin-wait (a 28 MFLOP GEMM measured 60x slower that way).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 sys.path.insert(0, os.path.dirname(__file__))  # lets tests `from parity import check`
 
 import lazyflow as lf  # noqa: E402

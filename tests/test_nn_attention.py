@@ -326,3 +326,47 @@ def test_mha_mismatched_mask_types_warn():
     x = lf.zeros(4, 3, E)
     with pytest.warns(UserWarning, match="mismatched key_padding_mask and attn_mask"):
         m(x, x, x, key_padding_mask=lf.zeros(3, 4, dtype=lf.bool), attn_mask=lf.zeros(4, 4))
+
+
+def test_mha_self_attention_fast_path_errors_match_torch():
+    def call(t, **kw):
+        m = t.nn.MultiheadAttention(E, H, batch_first=True)
+        x = t.zeros(3, 5, E)
+        return m(x, x, x, need_weights=False, **kw)
+    check_raises(lambda t: call(t, attn_mask=t.zeros(4, 5)), RuntimeError)
+    check_raises(lambda t: call(t, attn_mask=t.zeros(3, 5, 5)), RuntimeError)
+    check_raises(lambda t: call(t, key_padding_mask=t.zeros(3, 4, dtype=t.bool)), AssertionError)
+    check_raises(lambda t: call(t, key_padding_mask=t.zeros(5, dtype=t.bool)), AssertionError)
+    check_raises(lambda t: call(t, is_causal=True), RuntimeError)
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched")
+def test_mha_self_attention_fast_path_masks():
+    rng = np.random.default_rng(12)
+    mask3 = rng.standard_normal((3 * H, 5, 5)).astype(np.float32)
+    kpm = np.zeros((3, 5), dtype=bool)
+    kpm[0, 1:] = True
+    check_module(_SelfAttn(batch_first=True), [(3, 5, E)], kwargs=lambda lib: {
+        "attn_mask": lib.tensor(mask3), "key_padding_mask": lib.tensor(kpm),
+        "need_weights": False})
+    check_module(_SelfAttn(), [(5, 3, E)], kwargs=lambda lib: {
+        "key_padding_mask": lib.tensor(kpm), "need_weights": False})
+
+
+def test_mha_self_attention_fast_path_dropout_is_random_in_train_only():
+    lf.manual_seed(0)
+    m = lf.nn.MultiheadAttention(E, H, dropout=0.5, batch_first=True)
+    x = lf.randn(3, 5, E)
+    a = m(x, x, x, need_weights=False)[0].detach().numpy()
+    b = m(x, x, x, need_weights=False)[0].detach().numpy()
+    assert not np.allclose(a, b)
+    m.eval()
+    c = m(x, x, x, need_weights=False)[0].detach().numpy()
+    np.testing.assert_array_equal(c, m(x, x, x, need_weights=False)[0].detach().numpy())
+
+
+def test_mha_module_float64():
+    check_module(_SelfAttn(batch_first=True), [(3, 5, E)], dtype=np.float64,
+                 module_dtype=np.float64, atol=1e-10, rtol=1e-9)
+    check_module(_mha(kdim=5, vdim=3), [(4, 3, E), (6, 3, 5), (6, 3, 3)], dtype=np.float64,
+                 module_dtype=np.float64, atol=1e-10, rtol=1e-9)

@@ -429,3 +429,67 @@ def test_dropout2d_on_3d_input_warns_like_torch():
         warnings.simplefilter("always")
         lf.nn.functional.dropout2d(lf.ones(2, 3, 4))
     assert any("dropout2d" in str(x.message) for x in w)
+
+
+@pytest.mark.parametrize("call", [
+    lambda L: L.nn.Linear(3, 2)(L.ones(2, 3, dtype=L.int64)),
+    lambda L: L.nn.Linear(3, 2)(L.ones(2, 3, dtype=L.float64)),
+    lambda L: L.nn.Linear(3, 2)(L.tensor(1.0)),
+    lambda L: L.nn.functional.linear(L.ones(2, 3), L.ones(2, 3), L.ones(2, dtype=L.float64)),
+    lambda L: L.nn.Bilinear(3, 3, 2)(L.ones(2, 3, dtype=L.float64),
+                                     L.ones(2, 3, dtype=L.float64)),
+    lambda L: L.nn.LayerNorm(3)(L.ones(2, 3, dtype=L.float64)),
+    lambda L: L.nn.BatchNorm1d(3)(L.ones(2, 3, dtype=L.float64)),
+    lambda L: L.nn.GroupNorm(1, 3)(L.ones(2, 3, dtype=L.float64)),
+    lambda L: L.nn.functional.batch_norm(L.ones(2, 3, dtype=L.float64), None, None,
+                                         L.ones(3), training=True),
+])
+def test_dtype_and_rank_errors_match_torch(call):
+    with pytest.raises(RuntimeError) as te:
+        call(torch)
+    with pytest.raises(RuntimeError) as le:
+        call(lf)
+    assert str(le.value) == str(te.value)
+
+
+def test_rms_norm_promotes_a_float64_input_like_torch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = torch.nn.functional.rms_norm(torch.ones(2, 3, dtype=torch.float64), (3,),
+                                            torch.ones(3))
+    got = lf.nn.functional.rms_norm(lf.ones(2, 3, dtype=lf.float64), (3,), lf.ones(3))
+    assert got.dtype == lf.float64 and want.dtype == torch.float64
+
+
+@pytest.mark.parametrize("cls,shape,kw", [
+    ("InstanceNorm1d", (2, 3, 5), {}), ("InstanceNorm1d", (3, 5), {"affine": True}),
+    ("InstanceNorm2d", (2, 3, 4, 4), {"affine": True, "track_running_stats": True}),
+    ("InstanceNorm2d", (3, 4, 4), {"track_running_stats": True, "momentum": 0.4}),
+    ("InstanceNorm3d", (2, 3, 2, 2, 3), {"affine": True, "bias": False}),
+])
+def test_instance_norm_matches_torch(cls, shape, kw):
+    check_module(lambda nn: getattr(nn, cls)(3, **kw), [shape], steps=2, atol=2e-5)
+    check_structure(lambda nn: getattr(nn, cls)(3, **kw))
+
+
+def test_instance_norm_errors_match_torch():
+    _raises_like_torch(lambda nn: nn.InstanceNorm1d(3), [np.ones((2, 3, 1), np.float32)],
+                       ValueError)
+    _raises_like_torch(lambda nn: nn.InstanceNorm1d(3, affine=True),
+                       [np.ones((2, 4, 5), np.float32)], ValueError)
+    _raises_like_torch(lambda nn: nn.InstanceNorm2d(3), [np.ones((2, 3), np.float32)],
+                       ValueError)
+
+
+@pytest.mark.parametrize("cls,shape,kw", [
+    ("LazyBatchNorm1d", (4, 3), {}), ("LazyBatchNorm1d", (4, 3, 5), {"bias": False}),
+    ("LazyBatchNorm2d", (2, 3, 4, 4), {"momentum": None}),
+    ("LazyBatchNorm2d", (2, 3, 4, 4), {"affine": False, "track_running_stats": False}),
+    ("LazyBatchNorm3d", (2, 3, 2, 2, 2), {}),
+])
+def test_lazy_batchnorm_infers_features_and_matches_torch(cls, shape, kw):
+    check_structure(lambda nn: getattr(nn, cls)(**kw))
+    t, m = check_module(lambda nn: getattr(nn, cls)(**kw), [shape], steps=2)
+    # torch leaves num_features at 0 when nothing was lazy (no affine, no running stats)
+    assert type(m).__name__ == cls.replace("Lazy", "") and m.num_features == t.num_features
+    assert repr(m) == repr(t)

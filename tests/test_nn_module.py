@@ -231,9 +231,10 @@ def test_train_eval_propagate_and_return_self():
 def test_zero_grad_and_requires_grad():
     m = lf.nn.Linear(3, 2)
     m(lf.randn(4, 3)).sum().backward()
-    assert m.weight.grad is not None
+    g = m.weight.grad
+    assert g is not None
     m.zero_grad(set_to_none=False)
-    assert m.weight.grad is not None and m.weight.grad.abs().sum().item() == 0
+    assert m.weight.grad is g and g.abs().sum().item() == 0
     m.zero_grad()
     assert m.weight.grad is None
     assert m.requires_grad_(False) is m and not m.weight.requires_grad
@@ -492,3 +493,94 @@ def test_module_forward_is_lazy_until_a_barrier():
     assert lf.debug.counter_value("Execute") == before
     loss.item()
     assert lf.debug.counter_value("Execute") == before + 1
+
+
+# ----------------------------------------------------------------------------- state dict extras
+def test_extra_state_round_trips_and_is_keyed_like_torch():
+    def make(nn):
+        class WithExtra(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.note = {"step": 0}
+
+            def get_extra_state(self):
+                return dict(self.note)
+
+            def set_extra_state(self, state):
+                self.note = dict(state)
+        return nn.Sequential(WithExtra())
+    t, m = make(torch.nn), make(lf.nn)
+    assert list(m.state_dict()) == list(t.state_dict())
+    m[0].note["step"] = 7
+    m2 = make(lf.nn)
+    m2.load_state_dict(m.state_dict())
+    assert m2[0].note == {"step": 7}
+    sd = m.state_dict()
+    del sd["0._extra_state"]
+    assert m2.load_state_dict(sd, strict=False).missing_keys == ["0._extra_state"]
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "0._extra_state"'):
+        m2.load_state_dict(sd)
+
+
+def test_load_state_dict_pre_and_post_hooks_run():
+    m = lf.nn.Linear(2, 2)
+    seen = []
+    m.register_load_state_dict_pre_hook(
+        lambda mod, sd, prefix, *rest: sd.__setitem__(prefix + "bias", lf.ones(2)))
+    m.register_load_state_dict_post_hook(lambda mod, keys: seen.append(list(keys.missing_keys)))
+    m.load_state_dict({"weight": lf.zeros(2, 2)})
+    assert seen == [[]] and m.bias.sum().item() == 2
+
+
+def test_batchnorm_checkpoint_without_num_batches_tracked_loads_like_torch():
+    for lib in (torch, lf):
+        bn = lib.nn.BatchNorm1d(3)
+        sd = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}
+        assert lib.nn.BatchNorm1d(3).load_state_dict(sd).missing_keys == []
+        versioned = bn.state_dict()
+        del versioned["num_batches_tracked"]      # keeps _metadata version 2: now missing
+        with pytest.raises(RuntimeError, match="num_batches_tracked"):
+            lib.nn.BatchNorm1d(3).load_state_dict(versioned)
+
+
+def test_lazy_state_dict_holds_uninitialized_parameters_like_torch():
+    t, m = torch.nn.LazyLinear(2), lf.nn.LazyLinear(2)
+    assert [type(v).__name__ for v in m.state_dict().values()] == \
+        [type(v).__name__ for v in t.state_dict().values()]
+    m2 = lf.nn.LazyLinear(2)
+    m2.load_state_dict(m.state_dict())
+    assert m2.has_uninitialized_params()
+
+
+def test_deepcopied_hooks_belong_to_the_copy():
+    m = lf.nn.Identity()
+    h = m.register_forward_hook(lambda mod, a, o: o + 1)
+    c = copy.deepcopy(m)
+    h.remove()
+    assert m(lf.zeros(1)).item() == 0 and c(lf.zeros(1)).item() == 1
+    lazy = lf.nn.LazyLinear(2)
+    twin = copy.deepcopy(lazy)
+    for mod in (lazy, twin):
+        mod(lf.ones(1, 3))
+        mod(lf.ones(1, 3))          # the lazy hook is gone: a second call is a plain Linear
+        assert type(mod) is lf.nn.Linear and not mod._forward_pre_hooks
+
+
+def test_common_init_idioms_write_into_the_parameter():
+    m = lf.nn.Linear(3, 2)
+    lf.manual_seed(0)
+    m.weight.data.normal_(0, 0.02)
+    m.bias.data.zero_()
+    assert m.bias.abs().sum().item() == 0 and 0.0 < m.weight.std().item() < 0.1
+    lf.nn.init.constant_(m.weight[0], 3.0)                 # through a view of the parameter
+    with lf.no_grad():
+        m.weight[1, 1] = 7.0
+    np.testing.assert_array_equal(m.weight.detach().numpy()[0], [3, 3, 3])
+    assert m.weight.detach().numpy()[1, 1] == 7
+    m.weight.data = lf.ones(2, 3)
+    m.apply(lambda mod: lf.nn.init.xavier_uniform_(mod.weight)
+            if isinstance(mod, lf.nn.Linear) else None)
+    assert isinstance(m.weight, lf.nn.Parameter) and m.weight.is_leaf
+    w = m.weight.detach().numpy()
+    assert m.weight.requires_grad and np.abs(w).max() <= (6 / 5) ** 0.5 and np.all(w != 1)

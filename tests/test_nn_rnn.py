@@ -10,7 +10,7 @@ from parity import check_raises
 
 import lazyflow as lf
 
-I, H, T, N = 4, 5, 6, 3
+I, H, T, N = 4, 5, 4, 3
 
 
 def _kinds(nn):
@@ -241,3 +241,27 @@ def test_cell_errors():
                                                                t.zeros(N, H))), RuntimeError)
     check_raises(lambda t: t.nn.GRUCell(I, H)(t.zeros(1, N, I)), ValueError)
     check_raises(lambda t: t.nn.RNNCell(I, H)(t.zeros(N, I), t.zeros(1, N, H)), ValueError)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_float64(kind):
+    x = np.random.default_rng(8).uniform(-1, 1, (T, N, I))
+    check_module(_make(kind, bidirectional=True), inputs=[x], module_dtype=np.float64,
+                 atol=1e-10, rtol=1e-9)
+
+
+def test_lstm_frozen_recurrent_weights_and_constant_input():
+    """The BPTT Function returns only the gradients that are needed."""
+    t_mod, l_mod = build_pair(lambda nn: nn.LSTM(I, H, num_layers=2))
+    x = np.random.default_rng(9).uniform(-1, 1, (T, N, I)).astype(np.float32)
+    for mod in (t_mod, l_mod):
+        mod.weight_hh_l0.requires_grad_(False)
+        mod.weight_ih_l1.requires_grad_(False)
+    for lib, mod in ((torch, t_mod), (lf, l_mod)):
+        out, (h, c) = mod(lib.tensor(x))
+        (out.square().sum() + c.sum()).backward()
+    assert l_mod.weight_hh_l0.grad is None and l_mod.weight_ih_l1.grad is None
+    for name, p in l_mod.named_parameters():
+        tp = dict(t_mod.named_parameters())[name]
+        if tp.grad is not None:
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), atol=1e-5, rtol=1e-4)

@@ -174,3 +174,62 @@ def test_errors():
 def test_encoder_layer_repr_and_keys():
     check_structure(_enc_layer())
     check_structure(_dec_layer(norm_first=True, bias=False))
+
+
+# (not aligned, no mask_check) is left out: torch packs such a mask unchecked (undefined there)
+@pytest.mark.parametrize("aligned,mask_check", [(True, True), (True, False), (False, True)])
+def test_encoder_inference_padding_matches_torch_fast_path(aligned, mask_check):
+    """eval + no_grad + key padding mask: torch's nested-tensor path zeroes padded rows."""
+    torch.manual_seed(0)
+    t_enc = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(D, NH, FF, batch_first=True), 2,
+        norm=torch.nn.LayerNorm(D), mask_check=mask_check).eval()
+    l_enc = lf.nn.TransformerEncoder(
+        lf.nn.TransformerEncoderLayer(D, NH, FF, batch_first=True), 2,
+        norm=lf.nn.LayerNorm(D), mask_check=mask_check).eval()
+    l_enc.load_state_dict({k: lf.tensor(v.numpy()) for k, v in t_enc.state_dict().items()})
+    x = np.random.default_rng(3).standard_normal((B, S, D)).astype(np.float32)
+    kpm = np.zeros((B, S), dtype=bool)
+    kpm[0, 3:] = True
+    if not aligned:
+        kpm[1, 1] = True
+    with torch.no_grad():
+        want = t_enc(torch.tensor(x), src_key_padding_mask=torch.tensor(kpm))
+    with lf.no_grad():
+        got = l_enc(lf.tensor(x), src_key_padding_mask=lf.tensor(kpm))
+    assert_close(got, want, 1e-5, 1e-4)
+    # with autograd on, both take the ordinary path (padded rows computed)
+    want = t_enc(torch.tensor(x), src_key_padding_mask=torch.tensor(kpm))
+    got = l_enc(lf.tensor(x), src_key_padding_mask=lf.tensor(kpm))
+    assert_close(got, want, 1e-5, 1e-4)
+
+
+def test_training_step_is_lazy_and_compiles_once():
+    lf.manual_seed(0)
+    model = lf.nn.Transformer(D, NH, 1, 1, FF, dropout=0.1, batch_first=True)
+    opt = lf.optim.Adam(model.parameters(), lr=1e-3)
+    mask = lf.nn.Transformer.generate_square_subsequent_mask(TL)
+
+    def step(seed):
+        rng = np.random.default_rng(seed)
+        src = lf.tensor(rng.standard_normal((B, S, D)).astype(np.float32))
+        tgt = lf.tensor(rng.standard_normal((B, TL, D)).astype(np.float32))
+        before = lf.debug.counter_value("Execute")
+        loss = model(src, tgt, tgt_mask=mask, tgt_is_causal=True).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        assert lf.debug.counter_value("Execute") == before  # nothing ran while recording
+        opt.step()
+        return loss.item()
+
+    step(0)
+    step(1)
+    lf.debug.reset_metrics()
+    step(2)
+    assert lf.debug.counter_value("UncachedCompile") == 0
+
+
+def test_unbatched_and_float64():
+    check_module(lambda nn: nn.Transformer(D, NH, 1, 1, FF, dropout=0.0), [(S, D), (TL, D)])
+    check_module(_enc_layer(batch_first=True), [(B, S, D)], dtype=np.float64,
+                 module_dtype=np.float64, atol=1e-10, rtol=1e-9)

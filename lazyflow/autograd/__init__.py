@@ -1,6 +1,6 @@
 """Autograd as a graph transformation: backward() emits gradient ops into the lazy IR."""
 
-from . import rules  # noqa: F401 - registers the VJP rules
+from . import rules, rules_conv  # noqa: F401 - registers the VJP rules
 from .engine import VJP, backward, grad, register_vjp
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import (

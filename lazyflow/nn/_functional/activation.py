@@ -20,7 +20,7 @@ __all__ = [
     "selu_", "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "softmax",
     "log_softmax", "softmin", "softplus", "softsign", "hardtanh", "hardtanh_", "hardswish",
     "hardsigmoid", "threshold", "threshold_", "logsigmoid", "glu", "tanhshrink", "softshrink",
-    "hardshrink",
+    "hardshrink", "rrelu", "rrelu_", "gumbel_softmax",
 ]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -73,6 +73,22 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     return leaky_relu(input, negative_slope, inplace=True)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, inplace: bool = False) -> Tensor:
+    """Leaky ReLU whose negative slope is drawn from U(lower, upper) per element in training
+    (lazyflow's generator, so the draws differ from torch's) and is their mean in eval."""
+    _require_float(input, "rrelu_with_noise_cpu")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slope = lf.rand_like(input) * (upper - lower) + lower
+    return _finish(input, lf.where(input > 0, input, input * slope), inplace)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -184,6 +200,21 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     return lf.softmax(-input, dim)
 
 
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """softmax((logits + Gumbel noise) / tau); `hard` returns one-hot codes with the soft
+    gradient (straight-through). The noise comes from lazyflow's generator."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    gumbels = -lf.empty_like(logits).exponential_().log()
+    y_soft = lf.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = lf.zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
+
+
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold (torch's cut-over)."""
     _require_float(input, "softplus_cpu")
@@ -224,11 +255,26 @@ def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """log(sigmoid(x)) split at 0 so exp never sees a positive number (gradient 1/2 at 0)."""
     _require_float(input, "log_sigmoid_forward_cpu")
-    neg = lf.clamp_max(input, 0.0)
-    pos = lf.clamp_min(input, 0.0)
-    return lf.where(input < 0, neg - lf.log1p(lf.exp(neg)), -lf.log1p(lf.exp(-pos)))
+    return LogSigmoid.apply(input)
+
+
+class LogSigmoid(lf.autograd.Function):
+    """min(x, 0) - log1p(exp(-|x|)), stable for any x, with torch's gradient sigmoid(-x).
+
+    A Function rather than a composition: differentiating the composition needs a `where`
+    and clamp masks (gradient 1/2 at 0 included); sigmoid(-x) is one fused expression.
+    """
+
+    @staticmethod
+    def forward(ctx, input):
+        ctx.save_for_backward(input)
+        return lf.clamp_max(input, 0.0) - lf.log1p(lf.exp(-lf.abs(input)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (input,) = ctx.saved_tensors
+        return grad * lf.sigmoid(-input)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:

@@ -11,6 +11,7 @@ import warnings
 
 import lazyflow as lf
 
+from ...autograd import Function
 from .core import dropout
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -151,16 +152,28 @@ def _linear(x, weight, bias):
     return out if bias is None else out + bias
 
 
+class _ChunkLast(Function):
+    """x.chunk(n, -1) whose backward is one cat (not n zero-filled scatters and a sum)."""
+
+    @staticmethod
+    def forward(ctx, x, n: int):
+        return x.chunk(n, dim=-1)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return lf.cat(grads, dim=-1), None
+
+
 def _in_projection_packed(query, key, value, weight, bias):
     """q, k, v from torch's packed in_proj_weight: one GEMM for self-attention, two when only
     key and value are the same tensor."""
     e = query.shape[-1]
     if query is key and key is value:
-        return _linear(query, weight, bias).chunk(3, dim=-1)
+        return _ChunkLast.apply(_linear(query, weight, bias), 3)
     w_q, w_kv = weight.split([e, 2 * e])
     b_q, b_kv = (None, None) if bias is None else bias.split([e, 2 * e])
     if key is value:
-        k, v = _linear(key, w_kv, b_kv).chunk(2, dim=-1)
+        k, v = _ChunkLast.apply(_linear(key, w_kv, b_kv), 2)
         return _linear(query, w_q, b_q), k, v
     w_k, w_v = w_kv.chunk(2)
     b_k, b_v = (None, None) if b_kv is None else b_kv.chunk(2)
@@ -224,14 +237,9 @@ def multi_head_attention_forward(
         q, k, v = _in_projection_packed(query, key, value, in_proj_weight, in_proj_bias)
     src_len = key.shape[0]
     if attn_mask is not None:
+        _check_attn_mask_shape(attn_mask, tgt_len, src_len, bsz, num_heads)
         if attn_mask.ndim == 2:
-            if tuple(attn_mask.shape) != (tgt_len, src_len):
-                raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but "
-                                   f"should be {(tgt_len, src_len)}.")
             attn_mask = attn_mask.unsqueeze(0)
-        elif tuple(attn_mask.shape) != (bsz * num_heads, tgt_len, src_len):
-            raise RuntimeError(f"The shape of the 3D attn_mask is {attn_mask.shape}, but should "
-                               f"be {(bsz * num_heads, tgt_len, src_len)}.")
     if bias_k is not None and bias_v is not None:
         if static_k is not None or static_v is not None:
             raise AssertionError("bias cannot be added to static key or value.")
@@ -252,12 +260,7 @@ def multi_head_attention_forward(
         key_padding_mask = _pad_last(key_padding_mask)
     src_len = k.shape[1]
     if key_padding_mask is not None:
-        if key_padding_mask.shape[0] != bsz:
-            raise AssertionError(f"Expected key_padded_mask.shape[0] to be {bsz}, but got "
-                                 f"{key_padding_mask.shape[0]}")
-        if key_padding_mask.shape[1] != src_len:
-            raise AssertionError(f"Expected key_padded_mask.shape[1] to be {src_len}, but got "
-                                 f"{key_padding_mask.shape[1]}")
+        _check_key_padding_mask(key_padding_mask, src_len, bsz)
         kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(bsz, num_heads, 1, src_len)
         kpm = kpm.reshape(bsz * num_heads, 1, src_len)
         attn_mask = kpm if attn_mask is None else attn_mask + kpm
@@ -292,6 +295,84 @@ def multi_head_attention_forward(
     if not is_batched:
         out = out.squeeze(1)
     return out, None
+
+
+def _check_attn_mask_shape(attn_mask, tgt_len, src_len, bsz, num_heads) -> None:
+    if attn_mask.ndim == 2 and tuple(attn_mask.shape) != (tgt_len, src_len):
+        raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be "
+                           f"{(tgt_len, src_len)}.")
+    if attn_mask.ndim == 3 and tuple(attn_mask.shape) != (bsz * num_heads, tgt_len, src_len):
+        raise RuntimeError(f"The shape of the 3D attn_mask is {attn_mask.shape}, but should be "
+                           f"{(bsz * num_heads, tgt_len, src_len)}.")
+
+
+def _check_key_padding_mask(key_padding_mask, src_len, bsz) -> None:
+    if key_padding_mask.shape[0] != bsz:
+        raise AssertionError(f"Expected key_padded_mask.shape[0] to be {bsz}, but got "
+                             f"{key_padding_mask.shape[0]}")
+    if key_padding_mask.shape[1] != src_len:
+        raise AssertionError(f"Expected key_padded_mask.shape[1] to be {src_len}, but got "
+                             f"{key_padding_mask.shape[1]}")
+
+
+class _SplitHeads(Function):
+    """(.., 3, H, .., hd) packed projections -> q, k, v as (N, H, L, hd).
+
+    Backward stacks the three gradients (one copy) instead of scattering each slice's gradient
+    into a zero-filled buffer and summing, which is what slicing's generic VJP costs."""
+
+    @staticmethod
+    def forward(ctx, qkv, perm):
+        ctx.perm = perm
+        return qkv.permute(*perm).unbind(0)
+
+    @staticmethod
+    def backward(ctx, gq, gk, gv):
+        inverse = [0] * len(ctx.perm)
+        for i, p in enumerate(ctx.perm):
+            inverse[p] = i
+        return lf.stack([gq, gk, gv]).permute(*inverse), None
+
+
+def packed_self_attention(x, batch_first: bool, num_heads: int, in_proj_weight, in_proj_bias,
+                          out_proj_weight, out_proj_bias, attn_mask=None,
+                          key_padding_mask=None, dropout_p: float = 0.0, is_causal: bool = False):
+    """MultiheadAttention(x, x, x, need_weights=False) for batched x with packed weights.
+
+    Same values as multi_head_attention_forward, without its sequence-first reshuffles: one
+    GEMM, a view to (3, N, H, L, hd), attention, one permute back. Masks are canonical (float
+    or None). Not public: MultiheadAttention picks it when the call allows."""
+    _mha_shape_check(x, x, x, key_padding_mask, attn_mask, num_heads)
+    if batch_first:
+        bsz, seq, embed_dim = x.shape
+    else:
+        seq, bsz, embed_dim = x.shape
+    head_dim = embed_dim // num_heads
+    if attn_mask is not None:
+        _check_attn_mask_shape(attn_mask, seq, seq, bsz, num_heads)
+    if key_padding_mask is not None:
+        _check_key_padding_mask(key_padding_mask, seq, bsz)
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
+                           "Transformer module method `generate_square_subsequent_mask` to "
+                           "create this mask.")
+    if is_causal and key_padding_mask is None:
+        attn_mask = None  # the hint stands for the mask, as in torch
+    else:
+        is_causal = False
+    mask = None
+    if attn_mask is not None:
+        mask = attn_mask if attn_mask.ndim == 2 else attn_mask.reshape(bsz, num_heads, seq, seq)
+    if key_padding_mask is not None:
+        kpm = key_padding_mask.reshape(bsz, 1, 1, seq)
+        mask = kpm if mask is None else mask + kpm
+    qkv = _linear(x, in_proj_weight, in_proj_bias).reshape(x.shape[0], x.shape[1], 3, num_heads,
+                                                           head_dim)
+    q, k, v = _SplitHeads.apply(qkv, (2, 0, 3, 1, 4) if batch_first else (2, 1, 3, 0, 4))
+    out = scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal)
+    out = out.permute(0, 2, 1, 3) if batch_first else out.permute(2, 0, 1, 3)
+    return _linear(out.reshape(x.shape[0], x.shape[1], embed_dim), out_proj_weight,
+                   out_proj_bias)
 
 
 def _pad_last(mask):

@@ -7,18 +7,28 @@ import warnings
 
 import numpy as np
 
-from ...autograd.grad_mode import no_grad
+from ...autograd.function import Function
+from ...autograd.grad_mode import is_grad_enabled, no_grad
 from ...frontend.random import rand
-from ...frontend.tensor import Tensor, _torch_type_name
+from ...frontend.tensor import Tensor, _cpp_type_name, _torch_type_name
 from ...ir import dtypes as D
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "alpha_dropout", "feature_alpha_dropout", "embedding", "batch_norm", "layer_norm",
-           "group_norm", "rms_norm"]
+           "group_norm", "rms_norm", "instance_norm"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b over the last dimension of x."""
+    if input.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are "
+                           f"{input.ndim}D and {weight.ndim}D")
+    if input.dtype is not weight.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
+                           f"{_torch_type_name(input.dtype)} and {_torch_type_name(weight.dtype)}")
+    if bias is not None and bias.dtype is not weight.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                           f"{_torch_type_name(bias.dtype)} and {_torch_type_name(weight.dtype)}")
     if weight.ndim == 2 and input.ndim >= 1 and input.shape[-1] != weight.shape[1]:
         rows = 1
         for s in input.shape[:-1]:
@@ -33,6 +43,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None
              ) -> Tensor:
     """y_o = x1^T W_o x2 + b_o over the last dimensions of x1 and x2."""
+    named = [("input1", input1), ("input2", input2), ("weight", weight)]
+    if bias is not None:
+        named.append(("bias", bias))
+    if len({t.dtype for _, t in named}) > 1:
+        raise RuntimeError("All tensors must have the same dtype, got " + ", ".join(
+            f"{n}: {_cpp_type_name(t.dtype)}" for n, t in named))
     if input1.shape[-1] != weight.shape[1]:
         raise RuntimeError(f"bilinear(): input1 size does not match weight size: got "
                            f"{input1.shape[-1]} but expected {weight.shape[1]}")
@@ -224,6 +240,70 @@ def _scale_row_grads(rows: Tensor, flat: Tensor, padding_idx, by_freq: bool) -> 
 
 
 # ----------------------------------------------------------------------------- normalization
+class _Normalize(Function):
+    """y = (x - mean) * rsqrt(var + eps) [* w] [+ b], statistics over `dims`, with the
+    closed-form backward (about half the kernels of differentiating mean/var/rsqrt):
+    dx = rstd * (gx^ - mean(gx^) - x^ * mean(gx^ * x^)), gx^ = g * w.
+    Also returns mean and biased var (not differentiable) for running statistics. Under
+    create_graph the backward rebuilds the statistics from x with recorded ops, so double
+    backward stays exact."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, dims, pshape, eps):
+        var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+        rstd = (var + eps).rsqrt()
+        xhat = (x - mean) * rstd
+        y = xhat if weight is None else xhat * weight.reshape(pshape)
+        if bias is not None:
+            y = y + bias.reshape(pshape)
+        ctx.save_for_backward(x, weight, xhat, rstd)
+        ctx.dims, ctx.pshape, ctx.eps = dims, pshape, eps
+        ctx.mark_non_differentiable(mean, var)
+        ctx.set_materialize_grads(False)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, g, _g_mean, _g_var):
+        if g is None:
+            return None, None, None, None, None, None
+        x, weight, xhat, rstd = ctx.saved_tensors
+        dims, pshape = ctx.dims, ctx.pshape
+        if is_grad_enabled():
+            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+            rstd = (var + ctx.eps).rsqrt()
+            xhat = (x - mean) * rstd
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        param_dims = tuple(i for i, s in enumerate(pshape) if s == 1 and x.shape[i] != 1)
+        if need_x:
+            gxh = g if weight is None else g * weight.reshape(pshape)
+            gx = rstd * (gxh - gxh.mean(dim=dims, keepdim=True)
+                         - xhat * (gxh * xhat).mean(dim=dims, keepdim=True))
+        if need_w:
+            gw = (g * xhat).sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
+        if need_b:      # a bias comes with a weight of the same shape (see _normalize)
+            gb = g.sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
+        return gx, gw, gb, None, None, None
+
+
+def _normalize(x: Tensor, weight, bias, dims: tuple, pshape: tuple, eps: float):
+    """(y, mean, biased var) through `_Normalize` (a bias without a weight is added outside)."""
+    if bias is not None and weight is None:
+        y, mean, var = _Normalize.apply(x, None, None, dims, pshape, eps)
+        return y + bias.reshape(pshape), mean, var
+    return _Normalize.apply(x, weight, bias, dims, pshape, eps)
+
+
+def _check_same_dtype(input: Tensor, *others: Tensor | None) -> None:
+    """torch's CPU norms accept float parameters only with a float input of the same dtype
+    (half/bfloat16 inputs may use float parameters)."""
+    if input.dtype not in (D.float32, D.float64):
+        return
+    for t in others:
+        if t is not None and t.dtype is not input.dtype:
+            raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
 def _channel_shape(input: Tensor) -> tuple:
     return (1, input.shape[1]) + (1,) * (input.ndim - 2)
 
@@ -240,6 +320,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                     ("weight", weight), ("bias", bias)):
         if t is not None and t.numel() != c:
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+    _check_same_dtype(input, weight, bias, running_mean, running_var)
     dims = (0,) + tuple(range(2, input.ndim))
     bshape = _channel_shape(input)
     if training:
@@ -247,7 +328,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"size {input.shape}")
-        var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+        out, mean, var = _normalize(input, weight, bias, dims, bshape, eps)
         if running_mean is not None or running_var is not None:
             with no_grad():
                 if running_mean is not None:
@@ -257,12 +338,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                     unbiased = var.detach().reshape(c) * (n / (n - 1))
                     running_var.mul_(1.0 - momentum).add_(
                         unbiased.to(running_var.dtype) * momentum)
-    else:
-        if running_mean is None or running_var is None:
-            var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
-        else:
-            mean = running_mean.reshape(bshape).to(input.dtype)
-            var = running_var.reshape(bshape).to(input.dtype)
+        return out
+    if running_mean is None or running_var is None:
+        return _normalize(input, weight, bias, dims, bshape, eps)[0]
+    mean = running_mean.reshape(bshape).to(input.dtype)
+    var = running_var.reshape(bshape).to(input.dtype)
     out = (input - mean) * (var + eps).rsqrt()
     if weight is not None:
         out = out * weight.reshape(bshape)
@@ -287,14 +367,10 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing `normalized_shape` dims (biased variance)."""
     ns = _check_normalized_shape(input, normalized_shape)
+    _check_same_dtype(input, weight, bias)
     dims = tuple(range(input.ndim - len(ns), input.ndim))
-    var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
-    out = (input - mean) * (var + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    pshape = (1,) * (input.ndim - len(ns)) + ns
+    return _normalize(input, weight, bias, dims, pshape, eps)[0]
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
@@ -308,9 +384,9 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
         raise RuntimeError(f"Expected number of channels in input to be divisible by "
                            f"num_groups, but got input of shape {list(input.shape)} and "
                            f"num_groups={num_groups}")
+    _check_same_dtype(input, weight, bias)
     g = input.reshape(n, num_groups, -1)
-    var, mean = g.var_mean(dim=2, correction=0, keepdim=True)
-    out = ((g - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    out = _normalize(g, None, None, (2,), (1, 1, 1), eps)[0].reshape(*input.shape)
     bshape = _channel_shape(input)
     if weight is not None:
         out = out * weight.reshape(bshape)
@@ -330,4 +406,43 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
     if weight is not None:
         out = out * weight
+    return out
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize each (sample, channel) over its spatial dims; running stats (if given) are
+    updated with the batch average of the per-instance statistics."""
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher input (got {input.ndim}D input)")
+    n, c = input.shape[0], input.shape[1]
+    _check_same_dtype(input, weight, bias, running_mean, running_var)
+    bshape = _channel_shape(input)
+    if use_input_stats:
+        spatial = input.numel() // (n * c)
+        if spatial <= 1:
+            raise ValueError("Expected more than 1 spatial element when training, got input "
+                             f"size {input.shape}")
+        dims = tuple(range(2, input.ndim))
+        out, mean, var = _normalize(input, weight, bias, dims, bshape, eps)
+        with no_grad():
+            if running_mean is not None:
+                batch_mean = mean.detach().reshape(n, c).mean(0)
+                running_mean.mul_(1.0 - momentum).add_(batch_mean * momentum)
+            if running_var is not None:
+                unbiased = var.detach().reshape(n, c).mean(0) * (spatial / (spatial - 1))
+                running_var.mul_(1.0 - momentum).add_(unbiased * momentum)
+        return out
+    if running_mean is None or running_var is None:
+        raise RuntimeError("Expected running_mean and running_var to be defined when "
+                           "use_input_stats is false")
+    mean = running_mean.reshape(bshape)
+    var = running_var.reshape(bshape)
+    out = (input - mean) * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(bshape)
+    if bias is not None:
+        out = out + bias.reshape(bshape)
     return out

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import lazyflow as lf
 
 from ...frontend.tensor import Tensor
 
-__all__ = ["normalize", "cosine_similarity", "pairwise_distance", "one_hot"]
+__all__ = ["normalize", "cosine_similarity", "pairwise_distance", "pdist", "one_hot"]
+
+
+def known_values(t: Tensor) -> np.ndarray | None:
+    """The values of `t` if they are already computed on the host, else None.
+
+    Used for torch's value checks (class indices, probabilities): reading a pending tensor
+    would be a hidden barrier, and reading a device tensor a copy per step.
+    """
+    if t.device.type != "cpu" or t._pending_node() is not None:
+        return None
+    return t.detach().numpy()
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
@@ -45,6 +58,21 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return lf.norm(x1 - x2 + eps, p, last, keepdim=keepdim)
 
 
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """||x_i - x_j||_p for every row pair i < j, in row-major order of the upper triangle."""
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if not input.is_floating_point():
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    rows = input.shape[0]
+    i, j = np.triu_indices(rows, k=1)
+    first = input.index_select(0, lf.tensor(i, device=input.device))
+    second = input.index_select(0, lf.tensor(j, device=input.device))
+    return lf.norm(first - second, p, 1)
+
+
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot codes along a new last dim.
 
@@ -54,14 +82,13 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """
     if tensor.dtype is not lf.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    vals = None
     if num_classes == -1:
         if tensor.numel() == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         vals = tensor.detach().numpy()  # data-dependent output shape: a barrier
         num_classes = int(vals.max()) + 1
-    elif tensor.numel() and tensor.device.type == "cpu" and tensor._value().data is not None:
-        vals = tensor.detach().numpy()
+    else:
+        vals = known_values(tensor)
     if vals is not None and vals.size:
         if vals.min() < 0:
             raise RuntimeError("Class values must be non-negative.")

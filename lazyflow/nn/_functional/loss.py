@@ -11,20 +11,22 @@ barrier instead, and BCE inputs are not range-checked (see docs/nn.md).
 
 from __future__ import annotations
 
+import math
 import warnings
-
-import numpy as np
 
 import lazyflow as lf
 
 from ...frontend.tensor import Tensor
 from .activation import logsigmoid
-from .distance import pairwise_distance
+from .distance import known_values, pairwise_distance
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
-    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss",
+    "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]
 # (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
@@ -69,13 +71,6 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _dtype_name(t: Tensor) -> str:
     name = str(t.dtype).split(".")[-1]
     return _TORCH_NAMES.get(name, name)
-
-
-def _known_values(t: Tensor) -> np.ndarray | None:
-    """The values of `t` if they are already computed on the host, else None (no barrier)."""
-    if t.device.type != "cpu" or t._value().data is None:
-        return None
-    return t.detach().numpy()
 
 
 def _warn_size_mismatch(input: Tensor, target: Tensor) -> None:
@@ -192,37 +187,52 @@ def _check_weight(weight: Tensor | None, classes: int, prefix: str = "") -> None
                            f"{list(weight.shape)}")
 
 
-def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> None:
-    """torch's IndexError for a class index outside [0, C), when the target is computed."""
-    vals = _known_values(target)
+def _check_known_targets(target: Tensor, classes: int, ignore_index: int) -> bool:
+    """torch's IndexError for a class index outside [0, C), when the target is computed.
+
+    Returns True when the target is known to hold only valid, non-ignored classes: the loss
+    then needs no masking (fewer ops to record and run). A target with ignored entries, or
+    one not computed yet, takes the masked path; so a training loop sees at most two graphs.
+    """
+    vals = known_values(target)
     if vals is None or vals.size == 0:
-        return
-    bad = (vals != ignore_index) & ((vals < 0) | (vals >= classes))
+        return False
+    ignored = vals == ignore_index
+    bad = ~ignored & ((vals < 0) | (vals >= classes))
     if bad.any():
         raise IndexError(f"Target {int(vals[bad].flat[0])} is out of bounds.")
+    return not ignored.any()
 
 
 def _class_dim(input: Tensor) -> int:
     return 0 if input.ndim == 1 else 1
 
 
-def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int):
+def _pick(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+          clean: bool):
     """(-input[target] * w[target], w[target]) with ignored positions zeroed.
 
-    Ignored targets gather class 0 (always valid) and are masked; any other negative index is
-    sent past the last class, so `gather` reports it at the barrier as out of range.
+    `w` is None when there is no weight and nothing to mask (`clean`). Otherwise ignored
+    targets gather class 0 (always valid) and are masked; any other negative index is sent
+    past the last class, so `gather` reports it at the barrier as out of range.
     """
-    classes = input.shape[_class_dim(input)]
-    target = target.long() if target.dtype is not lf.int64 else target
-    keep = target != ignore_index
-    safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
     cdim = _class_dim(input)
+    classes = input.shape[cdim]
+    target = target.long() if target.dtype is not lf.int64 else target
+    if clean:
+        safe, keep = target, None
+    else:
+        keep = target != ignore_index
+        safe = lf.where(keep, lf.where(target < 0, classes, target), 0)
     picked = input.gather(cdim, safe.unsqueeze(cdim)).squeeze(cdim)
     if weight is None:
+        if keep is None:
+            return -picked, None
         w = keep.to(input.dtype)
     else:
-        w = lf.where(keep, weight.to(input.dtype).gather(0, safe.reshape(-1))
-                     .reshape(safe.shape), 0.0)
+        w = weight.to(input.dtype).gather(0, safe.reshape(-1)).reshape(safe.shape)
+        if keep is not None:
+            w = lf.where(keep, w, 0.0)
     return -picked * w, w
 
 
@@ -238,25 +248,31 @@ def _weighted_mean(total: Tensor, weight_sum: Tensor) -> Tensor:
 
 
 def _nll(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-         reduction: str) -> Tensor:
-    loss, w = _pick(input, target, weight, ignore_index)
+         reduction: str, clean: bool) -> Tensor:
+    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
+        input = input.unsqueeze(0)
+    loss, w = _pick(input, target, weight, ignore_index, clean)
     if reduction == "mean":
-        return _weighted_mean(loss.sum(), w.sum())
+        return loss.mean() if w is None else _weighted_mean(loss.sum(), w.sum())
     return _reduce(loss, reduction)
+
+
+def _checked_nll(input: Tensor, target: Tensor, weight: Tensor | None,
+                 ignore_index: int) -> bool:
+    """All of nll_loss's record-time checks; returns whether the target needs no masking."""
+    _check_nll_shapes(input, target)
+    _check_class_target(target)
+    classes = input.shape[_class_dim(input)]
+    _check_weight(weight, classes)
+    return _check_known_targets(target, classes, ignore_index)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              size_average: bool | None = None, ignore_index: int = -100,
              reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(reduction, size_average, reduce)
-    _check_nll_shapes(input, target)
-    _check_class_target(target)
-    classes = input.shape[_class_dim(input)]
-    _check_weight(weight, classes)
-    _check_known_targets(target, classes, ignore_index)
-    if input.ndim == 1 and target.ndim == 1:  # (C,) input with a (1,) target
-        return _nll(input.unsqueeze(0), target, weight, ignore_index, reduction)
-    return _nll(input, target, weight, ignore_index, reduction)
+    clean = _checked_nll(input, target, weight, ignore_index)
+    return _nll(input, target, weight, ignore_index, reduction, clean)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -276,18 +292,24 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if tuple(input.shape) == tuple(target.shape):
         return _cross_entropy_probs(logp, target, weight, ignore_index, reduction,
                                     label_smoothing)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    clean = _checked_nll(logp, target, weight, ignore_index)
+    nll = _nll(logp, target, weight, ignore_index, reduction, clean)
     if label_smoothing == 0:
         return nll
-    keep = target != ignore_index
     wview = _class_view(weight, input) if weight is not None else None
     smooth = -(logp * wview if wview is not None else logp).sum(cdim)
-    smooth = lf.where(keep, smooth, 0.0)
+    keep = None if clean else target != ignore_index
+    if keep is not None:
+        smooth = lf.where(keep, smooth, 0.0)
     if reduction == "mean":
         if weight is not None:
-            safe = lf.where(keep, target, 0)
-            wt = lf.where(keep, weight.gather(0, safe.reshape(-1)).reshape(safe.shape), 0.0)
+            safe = target.long() if keep is None else lf.where(keep, target.long(), 0)
+            wt = weight.gather(0, safe.reshape(-1)).reshape(safe.shape)
+            if keep is not None:
+                wt = lf.where(keep, wt, 0.0)
             smooth = _weighted_mean(smooth.sum(), wt.sum())
+        elif keep is None:
+            smooth = smooth.mean()
         else:
             smooth = _weighted_mean(smooth.sum(), keep.sum().to(smooth.dtype))
     else:
@@ -332,7 +354,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({_size(target)}) that is different to the "
                          f"input size ({_size(input)}) is deprecated. Please ensure they have "
                          f"the same size.")
-    vals = _known_values(input)
+    vals = known_values(input)
     if vals is not None and vals.size and not ((vals >= 0) & (vals <= 1)).all():
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is not None:
@@ -469,3 +491,185 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
         d_neg = lf.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
     loss = lf.clamp_min(d_pos - d_neg + margin, 0.0)
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- further losses
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """exp(x) - t x (log_input) or x - t log(x + eps); `full` adds Stirling's term for t > 1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if log_input:
+        loss = lf.exp(input) - target * input
+    else:
+        loss = input - target * lf.log(input + eps)
+    if full:
+        safe = lf.where(target > 1, target, lf.ones_like(target))
+        stirling = safe * lf.log(safe) - safe + 0.5 * lf.log(2 * math.pi * safe)
+        loss = loss + lf.where(target > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log(max(var, eps)) + (x - t)^2 / max(var, eps)) (+ 0.5 log(2 pi) if `full`).
+
+    torch rejects negative variances by reading `var` (a barrier here): they are checked when
+    already computed; a pending negative variance is clamped to eps like a small one.
+    """
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = lf.ones_like(input) * var
+    else:
+        vals = known_values(var)
+        if vals is not None and (vals < 0).any():
+            raise ValueError("var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(
+                v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    # torch clamps a copy of var in place under no_grad: the clamp is invisible to autograd
+    var = var + (lf.clamp_min(var, eps) - var).detach()
+    diff = input - target
+    loss = 0.5 * (lf.log(var) + diff * diff / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """x where t == 1, max(0, margin - x) where t == -1 (torch's formula for other values)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    zeros = lf.zeros_like(input)
+    margin_part = lf.where(target != 1, lf.clamp_min(margin - input, 0.0), zeros)
+    self_part = lf.where(target != -1, input, zeros)
+    return _reduce(margin_part + self_part, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-t x)), torch's formula (it overflows to inf as torch's does)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.requires_grad:
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect "
+                           "to argument 'target'. This input cannot have requires_grad True.")
+    return _reduce(lf.log1p(lf.exp(-input * target)), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> Tensor:
+    """Mean over classes of the per-class logistic loss; one value per sample."""
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(class_dim) / input.shape[class_dim]
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average: bool | None = None,
+                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """sum over j != y of max(0, margin - x[y] + x[j])^p (times weight[y]), over C."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    if input.ndim > 2 or input.ndim == 0 or input.shape[-1] == 0:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    batch = input.shape[0] if input.ndim == 2 else 1
+    if target.ndim > 1 or target.numel() != batch:
+        raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal to "
+                           f"the number of input samples (batch size). Expected target size "
+                           f"[{batch}], but got {list(target.shape)}. Input has shape "
+                           f"{list(input.shape)}.")
+    if target.dtype is not lf.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_dtype_name(target)}")
+    classes = input.shape[-1]
+    if weight is not None and weight.numel() != classes:
+        raise RuntimeError(f"inconsistent weight size, expected {classes} but got "
+                           f"{list(weight.shape)}")
+    vals = known_values(target)
+    if vals is not None and vals.size and ((vals < 0) | (vals >= classes)).any():
+        raise RuntimeError("target out of range")
+    x = input.reshape(batch, classes)
+    y = lf.where(target < 0, classes, target).reshape(batch, 1)  # negatives fail in gather
+    z = margin - x.gather(1, y) + x
+    z = lf.where(z > 0, z, 0.0)  # torch's gradient is zero at z == 0
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight.gather(0, y.reshape(-1)).reshape(batch, 1)
+    others = lf.arange(classes, device=input.device).reshape(1, classes) != y
+    loss = lf.where(others, z, 0.0).sum(1) / classes
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                           reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """For each target class y (the row's indices up to the first -1) and each non-target
+    class k: max(0, 1 - x[y] + x[k]), summed and divided by C. Pairs are compared densely,
+    (N, C, C), as torch's kernel loops over them."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if input.ndim > 2 or input.ndim == 0 or input.shape[-1] == 0:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
+                           f"{list(input.shape)}")
+    if target.dtype is not lf.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_dtype_name(target)}")
+    classes = input.shape[-1]
+    vals = known_values(target)
+    if vals is not None and vals.size and ((vals < -1) | (vals >= classes)).any():
+        raise RuntimeError("argument #2 'target' is out of range")
+    x = input.reshape(-1, classes)
+    t = target.reshape(-1, classes)
+    listed = lf.cumprod((t >= 0).long(), dim=1) > 0  # entries before the first -1
+    safe = lf.where(listed, lf.where(t < -1, classes, t), 0)  # other negatives fail in gather
+    counts = lf.zeros_like(x).scatter_add(1, safe, listed.to(x.dtype))
+    is_target = counts > 0
+    z = 1 - x.gather(1, safe).unsqueeze(2) + x.unsqueeze(1)  # [n, j, k]
+    z = lf.where(z > 0, z, 0.0)
+    pairs = listed.unsqueeze(2) & ~is_target.unsqueeze(1)
+    loss = lf.where(pairs, z, 0.0).sum((1, 2)) / classes
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """The triplet loss with any distance (pairwise_distance by default)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have "
+                           f"the same number of dimensions, but got: anchor {anchor.ndim}D, "
+                           f"positive {positive.ndim}D, and negative {negative.ndim}D inputs")
+    distance = distance_function if distance_function is not None else pairwise_distance
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = lf.minimum(d_neg, distance(positive, negative))
+    return _reduce(lf.clamp_min(margin + d_pos - d_neg, 0.0), reduction)

@@ -3,7 +3,7 @@
 from .._aggregate import reexport
 
 __all__ = reexport(globals(), __name__, (
-    "module", "lazy", "container", "linear", "dropout", "batchnorm", "normalization", "sparse",
+    "module", "container", "linear", "dropout", "batchnorm", "normalization", "sparse",
     "flatten", "activation", "loss", "distance", "conv", "pooling", "padding", "upsampling",
     "fold", "rnn", "attention", "transformer",
 ))

@@ -5,7 +5,11 @@ from __future__ import annotations
 import lazyflow as lf
 
 from .. import init
-from .._functional.attention import _canonical_mask, multi_head_attention_forward
+from .._functional.attention import (
+    _canonical_mask,
+    multi_head_attention_forward,
+    packed_self_attention,
+)
 from ..parameter import Parameter
 from .linear import Linear
 from .module import Module
@@ -88,6 +92,14 @@ class MultiheadAttention(Module):
         key_padding_mask = _canonical_mask(key_padding_mask, "key_padding_mask", query.dtype,
                                            attn_mask, "attn_mask")
         attn_mask = _canonical_mask(attn_mask, "attn_mask", query.dtype)
+        if (is_batched and not need_weights and query is key and key is value
+                and self._qkv_same_embed_dim and self.bias_k is None and not self.add_zero_attn
+                and query.shape[-1] == self.embed_dim):
+            out = packed_self_attention(
+                query, self.batch_first, self.num_heads, self.in_proj_weight,
+                self.in_proj_bias, self.out_proj.weight, self.out_proj.bias, attn_mask,
+                key_padding_mask, self.dropout if self.training else 0.0, is_causal)
+            return out, None
         if self.batch_first and is_batched:
             # keep identities: `query is key is value` selects the one-GEMM self-attention path
             if key is value:

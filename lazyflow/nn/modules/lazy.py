@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..parameter import is_lazy
 
-__all__ = ["LazyModuleMixin"]
+# reached as nn.modules.lazy.LazyModuleMixin, as in torch (not re-exported by nn)
+__all__: list[str] = []
 
 
 class LazyModuleMixin:

@@ -18,8 +18,11 @@ from ...autograd.grad_mode import no_grad
 from ...frontend.tensor import Tensor
 from ..parameter import Parameter, is_lazy
 
-__all__ = ["Module", "RemovableHandle", "register_module_forward_pre_hook",
-           "register_module_forward_hook"]
+# the hook registries and RemovableHandle live here (torch.nn.modules.module), not in nn
+__all__ = ["Module"]
+
+
+_EXTRA_STATE = "_extra_state"
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -36,13 +39,15 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 
 class RemovableHandle:
-    """Returned by every `register_*_hook`: `remove()` (or leaving a `with` block) unhooks."""
+    """Returned by every `register_*_hook`: `remove()` (or leaving a `with` block) unhooks.
+
+    It holds weak references to the hook dicts; pickling/deepcopy carry the dicts themselves,
+    so a copied module's handle removes the copy's hook, not the original's."""
 
     _next_id = itertools.count()
 
     def __init__(self, *hooks_dicts: dict) -> None:
-        self._dicts = [weakref.ref(d) if _weakrefable(d) else (lambda d=d: d)
-                       for d in hooks_dicts]
+        self._dicts = [weakref.ref(d) for d in hooks_dicts]
         self.id = next(RemovableHandle._next_id)
 
     def remove(self) -> None:
@@ -51,19 +56,18 @@ class RemovableHandle:
             if d is not None and self.id in d:
                 del d[self.id]
 
+    def __getstate__(self):
+        return [ref() for ref in self._dicts], self.id
+
+    def __setstate__(self, state) -> None:
+        dicts, self.id = state
+        self._dicts = [weakref.ref(d) if d is not None else (lambda: None) for d in dicts]
+
     def __enter__(self) -> "RemovableHandle":
         return self
 
     def __exit__(self, *exc) -> None:
         self.remove()
-
-
-def _weakrefable(d) -> bool:
-    try:
-        weakref.ref(d)
-        return True
-    except TypeError:
-        return False
 
 
 class _HookDict(OrderedDict):
@@ -109,9 +113,12 @@ def _check_name(name, kind: str) -> None:
         raise KeyError(f'{kind} name can\'t be empty string ""')
 
 
-def _typename(t) -> str:
+def _typename(value) -> str:
+    """torch's name for a value in assignment errors ('torch.FloatTensor', 'int')."""
+    if not isinstance(value, Tensor):
+        return type(value).__name__
     from ...frontend.tensor import _torch_type_name
-    return f"torch.{_torch_type_name(t.dtype)}Tensor"
+    return f"torch.{_torch_type_name(value.dtype)}Tensor"
 
 
 class Module:
@@ -132,13 +139,14 @@ class Module:
         sa(self, "_non_persistent_buffers_set", set())
         sa(self, "_modules", OrderedDict())
         sa(self, "_forward_pre_hooks", _HookDict())
-        sa(self, "_forward_pre_hooks_with_kwargs", {})
+        sa(self, "_forward_pre_hooks_with_kwargs", _HookDict())
         sa(self, "_forward_hooks", _HookDict())
-        sa(self, "_forward_hooks_with_kwargs", {})
-        sa(self, "_forward_hooks_always_called", {})
+        sa(self, "_forward_hooks_with_kwargs", _HookDict())
+        sa(self, "_forward_hooks_always_called", _HookDict())
         sa(self, "_backward_hooks", _HookDict())
         sa(self, "_backward_pre_hooks", _HookDict())
         sa(self, "_state_dict_hooks", _HookDict())
+        sa(self, "_load_state_dict_pre_hooks", _HookDict())
         sa(self, "_load_state_dict_post_hooks", _HookDict())
 
     forward: Callable[..., Any]
@@ -187,8 +195,8 @@ class Module:
             self._parameters[name] = None
             return
         if not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{_typename(param) if isinstance(param, Tensor) else type(param).__name__}' "  # noqa: E501
-                            f"object to parameter '{name}' (torch.nn.Parameter or None required)")
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
         if param.grad_fn is not None:
             raise ValueError(
                 f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
@@ -219,8 +227,8 @@ class Module:
             return
         if params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{_typename(value) if isinstance(value, Tensor) else type(value).__name__}' "  # noqa: E501
-                                f"as parameter '{name}' (torch.nn.Parameter or None expected)")
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                "(torch.nn.Parameter or None expected)")
             self.register_parameter(name, value)
             return
         modules = d.get("_modules")
@@ -401,11 +409,14 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            else:
+            else:       # zero in place: code holding the grad tensor sees zeros, as torch
                 g = p.grad
                 if g.grad_fn is not None:
-                    g = g.detach()
-                p.grad = g.new_zeros(*g.shape)
+                    g.detach_()
+                else:
+                    g.requires_grad_(False)
+                with no_grad():
+                    g.zero_()
 
     def share_memory(self) -> "Module":
         return self
@@ -493,13 +504,27 @@ class Module:
         return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     # ------------------------------------------------------------------ state dict
+    def get_extra_state(self) -> Any:
+        """Override (with set_extra_state) to store non-tensor state under `_extra_state`."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be "
+                           "called.")
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be "
+                           "called.")
+
+    def _has_extra_state(self, which: str) -> bool:
+        return getattr(type(self), which) is not getattr(Module, which)
+
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
             if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars or is_lazy(p) else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
+        if self._has_extra_state("get_extra_state"):
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """OrderedDict of parameters and persistent buffers keyed by dotted path."""
@@ -540,6 +565,11 @@ class Module:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
+            if is_lazy(value):
+                if not is_lazy(param):
+                    error_msgs.append(f"While copying the parameter named \"{key}\": the "
+                                      "checkpoint holds an uninitialized parameter")
+                continue
             if not isinstance(value, Tensor):
                 error_msgs.append(
                     f'While copying the parameter named "{key}", expected torch.Tensor or '
@@ -564,9 +594,17 @@ class Module:
                     f'While copying the parameter named "{key}", whose dimensions in the model '
                     f"are {param.shape} and whose dimensions in the checkpoint are "
                     f"{value.shape}, an exception occurred : {e.args}.")
+        extra_key = prefix + _EXTRA_STATE
+        if self._has_extra_state("set_extra_state"):
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
         if strict:
             for key in state_dict:
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or key == extra_key:
                     continue
                 first = key[len(prefix):].split(".", 1)[0]
                 if first not in self._modules and first not in local:
@@ -596,6 +634,8 @@ class Module:
             local_meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
             if assign:
                 local_meta["assign_to_params_buffers"] = True
+            for hook in module._load_state_dict_pre_hooks.values():
+                hook(module, state, prefix, local_meta, True, missing, unexpected, errors)
             module._load_from_state_dict(state, prefix, local_meta, True, missing, unexpected,
                                          errors)
             for name, child in module._modules.items():
@@ -624,7 +664,13 @@ class Module:
     _register_state_dict_hook = register_state_dict_post_hook
 
     def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, incompatible_keys) after this module's (and children's) load."""
         return _add_hook(self._load_state_dict_post_hooks, hook, False)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs) before this module's keys are loaded."""
+        return _add_hook(self._load_state_dict_pre_hooks, hook, False)
 
     # ------------------------------------------------------------------ hooks and calling
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,

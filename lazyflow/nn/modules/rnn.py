@@ -15,6 +15,7 @@ import lazyflow as lf
 
 from ...autograd import Function
 from .._functional import core as F_core
+from .._functional.attention import _ChunkLast
 from ..parameter import Parameter
 from .module import Module
 
@@ -41,7 +42,7 @@ def _step(mode: str, xp, h, c, w_hh, b_hh, w_hr):
     if mode == "RNN_RELU":
         return lf.relu(xp + hh), None
     if mode == "LSTM":
-        i, f, g, o = (xp + hh).chunk(4, dim=-1)
+        i, f, g, o = _ChunkLast.apply(xp + hh, 4)
         c = lf.sigmoid(f) * c + lf.sigmoid(i) * lf.tanh(g)
         h = lf.sigmoid(o) * lf.tanh(c)
         if w_hr is not None:
@@ -49,8 +50,8 @@ def _step(mode: str, xp, h, c, w_hh, b_hh, w_hr):
         return h, c
     if b_hh is not None:
         hh = hh + b_hh
-    x_r, x_z, x_n = xp.chunk(3, dim=-1)
-    h_r, h_z, h_n = hh.chunk(3, dim=-1)
+    x_r, x_z, x_n = _ChunkLast.apply(xp, 3)
+    h_r, h_z, h_n = _ChunkLast.apply(hh, 3)
     r = lf.sigmoid(x_r + h_r)
     z = lf.sigmoid(x_z + h_z)
     n = lf.tanh(x_n + r * h_n)
@@ -70,24 +71,26 @@ class _LSTMSequence(Function):
     def forward(ctx, xp, h0, c0, w_hh, w_hr, reverse: bool):
         hidden = c0.shape[-1]
         order = list(reversed(range(xp.shape[0]))) if reverse else list(range(xp.shape[0]))
-        steps = xp.unbind(0)
-        w_hh_t = w_hh.t()
+        # one sigmoid for all four gates: tanh(x) = 2 sigmoid(2x) - 1, so the g columns of the
+        # pre-activations are doubled (in xp and W_hh, once per sequence) and mapped back
+        scale = _gate_scale(hidden, xp)
+        steps = (xp * scale).unbind(0)
+        w_scaled = w_hh.t() * scale
         h, c = h0, c0
         outs = [None] * len(steps)
-        saved = []  # per step, in time order of processing: (h_prev, c_prev, i, f, g, o, tc, m)
+        saved = []  # per processed step: (h_prev, c_prev, s, i, f, g, o, tc, m)
         for t in order:
-            gates = steps[t] + lf.matmul(h, w_hh_t)
-            s = lf.sigmoid(gates)
+            s = lf.sigmoid(steps[t] + lf.matmul(h, w_scaled))
             i, f, o = s[:, :hidden], s[:, hidden:2 * hidden], s[:, 3 * hidden:]
-            g = lf.tanh(gates[:, 2 * hidden:3 * hidden])
+            g = s[:, 2 * hidden:3 * hidden] * 2.0 - 1.0
             c_prev, h_prev = c, h
             c = f * c + i * g
             tc = lf.tanh(c)
             m = o * tc
             h = m if w_hr is None else lf.matmul(m, w_hr.t())
-            saved.append((h_prev, c_prev, i, f, g, o, tc, m))
+            saved.append((h_prev, c_prev, s, i, f, g, o, tc, m))
             outs[t] = h
-        ctx.order, ctx.steps_saved, ctx.reverse = order, saved, reverse
+        ctx.order, ctx.steps_saved, ctx.scale = order, saved, scale
         ctx.save_for_backward(xp, h0, c0, w_hh, w_hr)
         return lf.stack(outs), h, c
 
@@ -96,34 +99,42 @@ class _LSTMSequence(Function):
         if lf.is_grad_enabled():
             return _lstm_backward_differentiable(ctx, d_out, d_hn, d_cn)
         _, _, _, w_hh, w_hr = ctx.saved_tensors
+        # d gate pre-activation = d activation * k^2 s (1 - s), k = 2 on the g columns
+        scale_sq = ctx.scale * ctx.scale
         dh, dc = d_hn, d_cn
         d_gates = [None] * len(ctx.order)
         d_h = [None] * len(ctx.order)  # total gradient of each step's output h_t
         for k in reversed(range(len(ctx.order))):
             t = ctx.order[k]
-            h_prev, c_prev, i, f, g, o, tc, m = ctx.steps_saved[k]
+            h_prev, c_prev, s, i, f, g, o, tc, m = ctx.steps_saved[k]
             dh = dh + d_out[t]
             d_h[t] = dh
             dm = dh if w_hr is None else lf.matmul(dh, w_hr)
             do = dm * tc
             dc = dc + dm * o * (1.0 - tc * tc)
-            dgates = lf.cat([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
-                             dc * i * (1.0 - g * g), do * o * (1.0 - o)], dim=-1)
+            d_act = lf.cat([dc * g, dc * c_prev, dc * i, do], dim=-1)
+            dgates = d_act * ((s - s * s) * scale_sq)
             dc = dc * f
             dh = lf.matmul(dgates, w_hh)
             d_gates[t] = dgates
         d_xp = lf.stack(d_gates)
         n_steps, batch = d_xp.shape[0], d_xp.shape[1]
         d_w_hh = d_w_hr = None
-        flat_dg = d_xp.reshape(n_steps * batch, -1).t()
         if ctx.needs_input_grad[3]:
             h_prev = lf.stack([ctx.steps_saved[k][0] for k in _time_index(ctx.order)])
-            d_w_hh = lf.matmul(flat_dg, h_prev.reshape(n_steps * batch, -1))
+            d_w_hh = lf.matmul(d_xp.reshape(n_steps * batch, -1).t(),
+                               h_prev.reshape(n_steps * batch, -1))
         if w_hr is not None and ctx.needs_input_grad[4]:
-            m = lf.stack([ctx.steps_saved[k][7] for k in _time_index(ctx.order)])
+            m = lf.stack([ctx.steps_saved[k][8] for k in _time_index(ctx.order)])
             d_w_hr = lf.matmul(lf.stack(d_h).reshape(n_steps * batch, -1).t(),
                                m.reshape(n_steps * batch, -1))
         return d_xp, dh, dc, d_w_hh, d_w_hr, None
+
+
+def _gate_scale(hidden: int, like):
+    """(4H,) multipliers: 1 on the i, f, o gate columns, 2 on the g (cell candidate) columns."""
+    ones = lf.ones(hidden, dtype=like.dtype, device=like.device)
+    return lf.cat([ones, ones, ones * 2.0, ones])
 
 
 def _lstm_backward_differentiable(ctx, d_out, d_hn, d_cn):
@@ -132,7 +143,7 @@ def _lstm_backward_differentiable(ctx, d_out, d_hn, d_cn):
     xp, h0, c0, w_hh, w_hr = ctx.saved_tensors
     args = [xp, h0, c0, w_hh, w_hr]
     h, c = h0, c0
-    steps = xp.unbind(0)
+    steps = _UnbindSteps.apply(xp)
     outs = [None] * len(steps)
     for t in ctx.order:
         h, c = _step("LSTM", steps[t], h, c, w_hh, None, w_hr)
@@ -154,13 +165,26 @@ def _time_index(order: list[int]) -> list[int]:
     return inv
 
 
+class _UnbindSteps(Function):
+    """x.unbind(0) whose backward is one stack: slicing's generic VJP scatters each step's
+    gradient into a zero-filled (T, ...) buffer, O(T^2) work over a sequence."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.unbind(0)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return lf.stack(grads)
+
+
 def _run_direction(mode, x, h, c, weights, reverse: bool):
     """One layer, one direction over a (T, N, I) sequence; returns (outputs (T, N, H), h, c)."""
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     xp = _project_inputs(mode, x, w_ih, b_ih, b_hh)
     if mode == "LSTM":
         return _LSTMSequence.apply(xp, h, c, w_hh, w_hr, reverse)
-    steps = xp.unbind(0)
+    steps = _UnbindSteps.apply(xp)
     outs = [None] * len(steps)
     for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
         h, c = _step(mode, steps[t], h, c, w_hh, b_hh, w_hr)

@@ -229,13 +229,41 @@ class TransformerEncoder(Module):
                                                src.dtype)
         mask = _canonical_mask(mask, "mask", src.dtype)
         is_causal = _is_causal_hint(is_causal)
+        padded = self._nested_padding(src, mask, src_key_padding_mask)
         output = src
         for mod in self.layers:
             output = mod(output, src_mask=mask, is_causal=is_causal,
                          src_key_padding_mask=src_key_padding_mask)
+        if padded is not None:
+            output = output.masked_fill(padded.unsqueeze(-1), 0.0)
         if self.norm is not None:
             output = self.norm(output)
         return output
+
+
+    def _nested_padding(self, src, mask, key_padding_mask):
+        """Padded positions (bool (N, S)) where torch's inference fast path would run.
+
+        In eval mode without autograd torch packs the batch into a nested tensor and pads the
+        result back with zeros; the other positions are what the masked computation gives, so
+        lazyflow computes them that way and zeroes the padded rows. torch's left-alignment
+        check reads the mask on the host: so does this one (a barrier) unless mask_check=False.
+        """
+        first = self.layers[0]
+        if (not getattr(self, "use_nested_tensor", False) or first.training or src.ndim != 3
+                or key_padding_mask is None or mask is not None):
+            return None
+        attn = first.self_attn
+        params = (src, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+                  attn.out_proj.bias, first.norm1.weight, first.norm1.bias, first.norm2.weight,
+                  first.norm2.bias, first.linear1.weight, first.linear1.bias,
+                  first.linear2.weight, first.linear2.bias)
+        if lf.is_grad_enabled() and any(p is not None and p.requires_grad for p in params):
+            return None
+        keep = key_padding_mask == 0
+        if self.mask_check and bool((keep[:, 1:] & ~keep[:, :-1]).any()):
+            return None  # not left-aligned: torch takes the ordinary path
+        return ~keep
 
 
 class TransformerDecoder(Module):
