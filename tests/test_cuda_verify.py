@@ -309,6 +309,50 @@ extern "C" __global__ void math_f64(const double* __restrict__ x, const double* 
     for (int k = 0; k < 28; ++k) out[(long long)k * n + i] = r[k];
   }
 }
+
+// Miscellaneous intrinsics a code generator reaches for (Philox needs __umulhi).
+extern "C" __global__ __launch_bounds__(256) void intrinsics_misc(
+    const float* __restrict__ x, const unsigned int* __restrict__ u, float* __restrict__ out,
+    unsigned int* __restrict__ uout, int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    float v = x[i], s, c;
+    unsigned int a = u[i];
+    sincosf(v, &s, &c);
+    float r[14] = {erfinvf(0.9f * v), sinpif(v), cospif(v), (float)__float2int_rn(10.0f * v),
+                   __saturatef(v), (float)min(i, 7), max(v, 0.25f), exp2f(v),
+                   log2f(fabsf(v) + 1.0f), fmaf(v, v, 1.0f), hypotf(v, 2.0f), cbrtf(v), s, c};
+    for (int k = 0; k < 14; ++k) out[(long long)k * n + i] = r[k];
+    unsigned int ur[5] = {__umulhi(a, 0xD2511F53u), a * 0xD2511F53u, (unsigned int)__popc(a),
+                          __brev(a), (unsigned int)__clz((int)a)};
+    for (int k = 0; k < 5; ++k) uout[(long long)k * n + i] = ur[k];
+  }
+}
+
+// half2 vector arithmetic through a reinterpret_cast of __half data.
+extern "C" __global__ void half2_scale(const __half* __restrict__ x, __half* __restrict__ y,
+                                       int n2) {
+  const __half2* x2 = reinterpret_cast<const __half2*>(x);
+  __half2* y2 = reinterpret_cast<__half2*>(y);
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n2; i += blockDim.x * gridDim.x)
+    y2[i] = __hmul2(x2[i], __floats2half2_rn(2.0f, 0.5f));
+}
+
+// Block votes, warp votes, and shuffles of 8-byte values.
+extern "C" __global__ void votes_and_wide_shuffles(const float* __restrict__ x,
+                                                   long long* __restrict__ out) {
+  int tid = threadIdx.x;
+  float v = x[tid];
+  int count = __syncthreads_count(v > 0.0f);
+  int all = __syncthreads_and(v > -100.0f);
+  int any = __syncthreads_or(v > 100.0f);
+  int wany = __any_sync(0xffffffffu, v > 1.0f);
+  int wall = __all_sync(0xffffffffu, v > -1.0f);
+  double d = __shfl_sync(0xffffffffu, (double)v, 0);
+  long long w = __shfl_xor_sync(0xffffffffu, (long long)tid * 3000000000LL, 2);
+  long long* o = out + tid * 7;
+  o[0] = count; o[1] = all; o[2] = any; o[3] = wany; o[4] = wall;
+  o[5] = (long long)(d * 1000.0); o[6] = w;
+}
 """
 
 
@@ -757,3 +801,68 @@ def test_asan_catches_shared_memory_overflow():
     x = np.ones(64, np.float32)
     with pytest.raises(AddressSanitizerError, match="heap-buffer-overflow"):
         mod.get_function("smem_over")((1,), (64,), (x, x.copy()), shared_mem=64 * 4)
+
+
+@needs_gxx
+def test_misc_intrinsics(module):
+    n = 300
+    rng = _rng(11)
+    x = np.concatenate([rng.uniform(-1, 1, n - 4), [0.5, -0.25, 0.05, 0.15]]).astype(np.float32)
+    u = rng.integers(1, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    out = np.zeros(14 * n, np.float32)
+    uout = np.zeros(5 * n, np.uint32)
+    module.get_function("intrinsics_misc")((2,), (128,), (x, u, out, uout, np.int32(n)))
+    got = out.reshape(14, n)
+    xd = x.astype(np.float64)
+    erfinv_ref = np.array([_erfinv_by_bisection(float(np.float32(0.9) * v)) for v in x])
+    ref = [erfinv_ref, np.sin(np.pi * xd), np.cos(np.pi * xd), np.rint(10 * x),
+           np.clip(xd, 0, 1), np.minimum(np.arange(n), 7), np.maximum(xd, 0.25), np.exp2(xd),
+           np.log2(np.abs(xd) + 1), xd * xd + 1, np.hypot(xd, 2), np.cbrt(xd), np.sin(xd),
+           np.cos(xd)]
+    for k, r in enumerate(ref):
+        np.testing.assert_allclose(got[k], r, rtol=3e-6, atol=3e-6, err_msg=f"row {k}")
+    uu = u.astype(np.uint64)
+    m = np.uint64(0xD2511F53)
+    uref = [(uu * m) >> np.uint64(32), (uu * m) & np.uint64(0xFFFFFFFF),
+            [bin(int(a)).count("1") for a in u], [int(f"{int(a):032b}"[::-1], 2) for a in u],
+            [32 - int(a).bit_length() for a in u]]
+    for k, r in enumerate(uref):
+        np.testing.assert_array_equal(uout.reshape(5, n)[k], np.asarray(r, np.uint64),
+                                      err_msg=f"row {k}")
+
+
+def _erfinv_by_bisection(y: float) -> float:
+    import math
+
+    lo, hi = -6.0, 6.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return (lo + hi) / 2
+
+
+@needs_gxx
+def test_half2_vector_arithmetic(module):
+    n = 258
+    x = _rng(12).standard_normal(n).astype(np.float16)
+    y = np.zeros(n, np.float16)
+    module.get_function("half2_scale")((1,), (64,), (x, y, np.int32(n // 2)))
+    factors = np.tile(np.array([2.0, 0.5], np.float16), n // 2)
+    np.testing.assert_array_equal(y, x * factors)
+
+
+@needs_gxx
+def test_block_and_warp_votes_and_8_byte_shuffles(module):
+    nt = 96
+    x = _rng(13).standard_normal(nt).astype(np.float32)
+    out = np.zeros(nt * 7, np.int64)
+    module.get_function("votes_and_wide_shuffles")((1,), (nt,), (x, out))
+    o = out.reshape(nt, 7)
+    warp = np.arange(nt) // 32
+    assert (o[:, 0] == (x > 0).sum()).all() and (o[:, 1] == 1).all() and (o[:, 2] == 0).all()
+    for w in range(3):
+        sel = warp == w
+        assert (o[sel, 3] == int((x[sel] > 1).any())).all()
+        assert (o[sel, 4] == int((x[sel] > -1).all())).all()
+        assert (o[sel, 5] == int(np.float64(x[w * 32]) * 1000.0)).all()
+    np.testing.assert_array_equal(o[:, 6], (np.arange(nt) ^ 2) * 3_000_000_000)
