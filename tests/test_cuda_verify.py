@@ -866,3 +866,27 @@ def test_block_and_warp_votes_and_8_byte_shuffles(module):
         assert (o[sel, 4] == int((x[sel] > -1).all())).all()
         assert (o[sel, 5] == int(np.float64(x[w * 32]) * 1000.0)).all()
     np.testing.assert_array_equal(o[:, 6], (np.arange(nt) ^ 2) * 3_000_000_000)
+
+
+@needs_gxx
+@pytest.mark.parametrize("portable", [False, True])
+def test_fiber_switch_backends_agree(monkeypatch, portable):
+    """The x86-64 stack switch and the ucontext fallback run barrier/shuffle kernels alike."""
+    if portable:
+        monkeypatch.setenv("LAZYFLOW_CUDA_EMU_UCONTEXT", "1")
+    src = ('#include "lazyflow_cuda.h"\n'
+           'extern "C" __global__ void scan_warp(const int* x, int* y) {\n'
+           '  __shared__ int buf[64];\n'
+           '  int t = threadIdx.x, v = x[t];\n'
+           '  for (int o = 1; o < 32; o <<= 1) {\n'
+           '    int u = __shfl_up_sync(0xffffffffu, v, o);\n'
+           '    if (t % 32 >= o) v += u;\n'
+           '  }\n'
+           '  buf[t] = v;\n'
+           '  __syncthreads();\n'
+           '  y[t] = t >= 32 ? v + buf[31] : v;\n'
+           '}\n')
+    x = np.arange(1, 65, dtype=np.int32)
+    y = np.zeros(64, np.int32)
+    emulate_module(src).get_function("scan_warp")((1,), (64,), (x, y))
+    np.testing.assert_array_equal(y, np.cumsum(x))
