@@ -26,7 +26,9 @@
 // ================================ host emulation (g++ >= 9) ==================================
 #define LAZYFLOW_CUDA_EMULATION 1
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -738,6 +740,8 @@ static inline bool run_block_fibers(int nthreads) {
     g_stacks = (char*)mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (g_stacks == MAP_FAILED) { g_stacks = nullptr; g_stacks_bytes = 0; snprintf(g_error, kErrLen, "cannot map fiber stacks"); g_failed = true; return false; }
     g_stacks_bytes = need;
+    for (int i = 0; i < nthreads; ++i)   // a guard page under each stack turns overflow into a fault
+      mprotect(g_stacks + (size_t)i * kStack, 4096, PROT_NONE);
   }
   g_bar_arrived = g_bar_exited = g_bar_acc = g_bar_result = 0;
   for (int w = 0; w < (nthreads + kWarp - 1) / kWarp; ++w)
@@ -776,24 +780,7 @@ static inline bool run_block_fibers(int nthreads) {
   return true;
 }
 
-static inline int launch(void (*thunk)(void**), void** args, const long long* dims,
-                         unsigned long long shared_bytes, int use_fibers, char* err, int errlen) {
-  g_failed = false;
-  g_error[0] = 0;
-  gridDim = dim3((unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2]);
-  blockDim = dim3((unsigned)dims[3], (unsigned)dims[4], (unsigned)dims[5]);
-  int nthreads = (int)(blockDim.x * blockDim.y * blockDim.z);
-  g_nthreads = nthreads;
-  g_thunk = thunk;
-  g_args = args;
-  g_dyn_shared = shared_bytes ? (unsigned char*)malloc(shared_bytes) : nullptr;
-  if (shared_bytes) memset(g_dyn_shared, 0xcd, shared_bytes);   // garbage, as on a GPU
-  if (use_fibers) {
-    g_mode = 2;
-    g_fibers = (Fiber*)calloc((size_t)nthreads, sizeof(Fiber));
-  } else {
-    g_mode = 1;
-  }
+static inline bool run_grid(void (*thunk)(void**), void** args, int nthreads, int use_fibers) {
   bool ok = true;
   for (unsigned bz = 0; bz < gridDim.z && ok; ++bz)
     for (unsigned by = 0; by < gridDim.y && ok; ++by)
@@ -812,6 +799,84 @@ static inline int launch(void (*thunk)(void**), void** args, const long long* di
           ok = false;
         }
       }
+  return ok;
+}
+
+// Without ASAN (which reports faults itself), a segmentation fault inside a kernel becomes an
+// EmulationError instead of killing the Python process: the handler runs on an alternate stack
+// and jumps back into launch(). Faults on other threads go to the previous handler.
+#if !LF_EMU_ASAN
+static sigjmp_buf g_fault_exit;
+static pthread_t g_launch_thread;
+static struct sigaction g_old_segv, g_old_bus;
+static void on_fault(int sig, siginfo_t* info, void*) {
+  if (!pthread_equal(pthread_self(), g_launch_thread)) {
+    sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr);
+    return;                                      // the faulting instruction reruns under it
+  }
+  char* a = (char*)info->si_addr;
+  if (g_stacks && a >= g_stacks && a < g_stacks + g_stacks_bytes && (size_t)(a - g_stacks) % kStack < 4096) {
+    snprintf(g_error, kErrLen, "fiber stack overflow in block (%u,%u,%u) thread (%u,%u,%u): the "
+             "kernel needs more than %zu KiB of stack per thread", blockIdx.x, blockIdx.y,
+             blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, kStack / 1024);
+    g_failed = true;
+    siglongjmp(g_fault_exit, 1);
+  }
+  snprintf(g_error, kErrLen, "%s at address %p in block (%u,%u,%u) thread (%u,%u,%u): an invalid "
+           "memory access (rebuild with asan=True for a report)",
+           sig == SIGSEGV ? "segmentation fault" : "bus error", info->si_addr, blockIdx.x,
+           blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+  g_failed = true;
+  siglongjmp(g_fault_exit, 1);
+}
+#endif
+
+static inline int launch(void (*thunk)(void**), void** args, const long long* dims,
+                         unsigned long long shared_bytes, int use_fibers, char* err, int errlen) {
+  g_failed = false;
+  g_error[0] = 0;
+  gridDim = dim3((unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2]);
+  blockDim = dim3((unsigned)dims[3], (unsigned)dims[4], (unsigned)dims[5]);
+  int nthreads = (int)(blockDim.x * blockDim.y * blockDim.z);
+  g_nthreads = nthreads;
+  g_thunk = thunk;
+  g_args = args;
+  g_dyn_shared = shared_bytes ? (unsigned char*)malloc(shared_bytes) : nullptr;
+  if (shared_bytes) memset(g_dyn_shared, 0xcd, shared_bytes);   // garbage, as on a GPU
+  if (use_fibers) {
+    g_mode = 2;
+    g_fibers = (Fiber*)calloc((size_t)nthreads, sizeof(Fiber));
+  } else {
+    g_mode = 1;
+  }
+  bool ok;
+#if LF_EMU_ASAN
+  ok = run_grid(thunk, args, nthreads, use_fibers);
+#else
+  static char alt_stack[1 << 16];
+  stack_t ss, old_ss;
+  ss.ss_sp = alt_stack;
+  ss.ss_size = sizeof alt_stack;
+  ss.ss_flags = 0;
+  sigaltstack(&ss, &old_ss);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  g_launch_thread = pthread_self();
+  sigaction(SIGSEGV, &sa, &g_old_segv);
+  sigaction(SIGBUS, &sa, &g_old_bus);
+  if (sigsetjmp(g_fault_exit, 1) == 0) {
+    ok = run_grid(thunk, args, nthreads, use_fibers);
+  } else {
+    ok = false;
+  }
+  sigaction(SIGSEGV, &g_old_segv, nullptr);
+  sigaction(SIGBUS, &g_old_bus, nullptr);
+  sigaltstack(&old_ss, nullptr);
+#endif
+  g_current = -1;
   if (use_fibers) { free(g_fibers); g_fibers = nullptr; }
   free(g_dyn_shared);
   g_dyn_shared = nullptr;

@@ -31,6 +31,7 @@ from .toolchain import (
 
 _FORMAT_VERSION = "1"
 _BASE_FLAGS = ("-std=c++17", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+               "-fstack-clash-protection",
                "-fno-strict-aliasing", "-U_FORTIFY_SOURCE", "-w")
 _FAST_FLAGS = ("-O2",)
 _ASAN_FLAGS = ("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
