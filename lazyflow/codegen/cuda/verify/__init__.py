@@ -23,8 +23,9 @@ ambiguous under NVRTC and in the emulation alike: convert explicitly.
 Run-time options. The runtime compiles with ``cupy.RawModule(code=src, options=NVRTC_OPTIONS)``.
 CuPy then adds ``CUPY_ADDED_OPTIONS`` and ``-arch=sm_XX`` itself; ``nvrtc_compile`` adds the same,
 so what is checked here is what runs there. ``NVRTC_OPTIONS`` carries the include directories
-(lazyflow_cuda.h and the CUDA fp16/bf16 headers) and the header's hash (CuPy's disk cache keys on
-source + options only). No ``--use_fast_math``.
+(lazyflow_cuda.h, and the CUDA fp16/bf16 headers) and a hash of every header in lazyflow's
+include directory (CuPy's disk cache keys on source + options only, so a header change must
+change the options). No ``--use_fast_math``.
 
 Launch convention (what ``EmulatedFunction`` checks, stricter than CuPy where CuPy is silently
 wrong): ``fn(grid, block, args, shared_mem=0)``; grid and block are tuples of 1-3 ints (CuPy's

@@ -98,8 +98,7 @@ def _build_key(tu: str, asan: bool) -> str:
     return h.hexdigest()[:32]
 
 
-def _build(tu: str, asan: bool) -> Path:
-    key = _build_key(tu, asan)
+def _build(tu: str, asan: bool, key: str) -> Path:
     out = cache_dir() / f"{key}{'-asan' if asan else ''}.so"
     if out.exists():
         return out
@@ -131,7 +130,7 @@ def _prepare(source: str) -> _Prepared:
     return _Prepared(emulation_source(source, kernels), kernels)
 
 
-_modules: dict[tuple[str, bool], EmulatedModule] = {}
+_modules: dict[str, EmulatedModule] = {}
 _modules_lock = threading.Lock()
 _launch_lock = threading.Lock()   # the emulation runtime has process-wide state per library
 
@@ -146,13 +145,13 @@ def emulate_modules(sources: list[str], asan: bool = False) -> list[EmulatedModu
     """Build several translation units at once (one g++ per core) and return their modules."""
     _check_toolchain(asan)
     prepared = [_prepare(s) for s in sources]
-    keys = [(p.tu, asan) for p in prepared]
+    keys = [_build_key(p.tu, asan) for p in prepared]   # flags and header hashes included
     with _modules_lock:
         missing = [i for i, k in enumerate(keys) if k not in _modules]
     if missing:
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         with ThreadPoolExecutor(workers) as pool:
-            paths = list(pool.map(lambda i: _build(prepared[i].tu, asan), missing))
+            paths = list(pool.map(lambda i: _build(prepared[i].tu, asan, keys[i]), missing))
         with _modules_lock:
             for i, path in zip(missing, paths):
                 _modules.setdefault(keys[i], EmulatedModule(sources[i], path,
@@ -285,7 +284,12 @@ class EmulatedFunction:
                 "the launch fails unless that attribute is raised first)")
         return (*g, *b), shared_mem
 
-    def __call__(self, grid, block, args, shared_mem: int = 0) -> None:
+    def __call__(self, grid, block, args, shared_mem: int = 0, stream=None,
+                 enable_cooperative_groups: bool = False) -> None:
+        """Launch like RawKernel.__call__; `stream` is accepted and ignored (launches are
+        synchronous here)."""
+        if enable_cooperative_groups:
+            raise NotImplementedError("cooperative launches are not emulated")
         dims, shared_mem = self._launch_config(grid, block, shared_mem)
         marshalled = marshal_args(self.signature, args)
         if self.module.asan:
