@@ -730,6 +730,21 @@ def test_signature_parsing():
         parse_kernels('extern "C" __global__ void bad(float3 v) {}')
 
 
+def test_call_graph_scan_reads_helpers_in_included_headers(tmp_path):
+    (tmp_path / "helpers.h").write_text(
+        '#pragma once\n#include "more.h"\n'
+        "__device__ float block_sum(float v) { v = warp_sum(v); __syncthreads(); return v; }\n"
+        "__device__ float plain(float v) { return v * 2.0f; }\n")
+    (tmp_path / "more.h").write_text("__device__ float warp_sum(float v) {\n"
+                                     "  return v + __shfl_xor_sync(0xffffffffu, v, 1); }\n")
+    src = ('#include "lazyflow_cuda.h"\n#include "helpers.h"\n'
+           'extern "C" __global__ void a(float* y) { y[0] = block_sum(y[0]); }\n'
+           'extern "C" __global__ void b(float* y) { y[0] = plain(y[0]); }\n')
+    with_headers = parse_kernels(src, (tmp_path,))
+    assert with_headers["a"].needs_fibers and not with_headers["b"].needs_fibers
+    assert not parse_kernels(src)["a"].needs_fibers      # the helper's body is not visible
+
+
 @needs_nvrtc
 def test_register_spills_are_detected_for_real():
     src = r"""#include "lazyflow_cuda.h"

@@ -124,7 +124,7 @@ class _Prepared:
 
 
 def _prepare(source: str) -> _Prepared:
-    kernels = parse_kernels(source)
+    kernels = parse_kernels(source, (INCLUDE_DIR,))
     if not kernels:
         raise ValueError('no `extern "C" __global__ void name(...)` kernel found in the source')
     return _Prepared(emulation_source(source, kernels), kernels)
