@@ -891,3 +891,24 @@ def test_faults_in_process_become_errors_and_the_process_survives():
         mod.get_function("deep_stack")((1,), (32,), (x, y))
     mod.get_function("wild_read")((1,), (32,), (x, y, np.int64(0)))
     np.testing.assert_array_equal(y, x)
+
+
+@needs_nvrtc
+def test_nvrtc_results_are_cached_on_disk(monkeypatch, tmp_path):
+    from lazyflow.codegen.cuda.verify import nvrtc as nv
+
+    monkeypatch.setenv("LAZYFLOW_CUDA_EMU_CACHE", str(tmp_path))
+    src = KERNELS + "\n// disk cache probe\n"
+    first = nvrtc_compile(src, "sm_80")
+    assert len(list((tmp_path / "nvrtc").glob("*.json"))) == 1
+    monkeypatch.setattr(nv, "_cache", {})                 # forget the in-memory copy
+    again = nvrtc_compile(src, "sm_80")
+    assert again is not first and again.cubin == first.cubin and again.ptx == first.ptx
+    assert again.kernels == first.kernels
+    bad = src.replace("tanhf(u)", "tanhf(u, u)")
+    for _ in range(2):                                     # failures are never cached
+        with pytest.raises(CudaCompileError):
+            nvrtc_compile(bad, "sm_80")
+    monkeypatch.setenv("LAZYFLOW_NVRTC_CACHE", "0")
+    nvrtc_compile(src + "// uncached\n", "sm_80")
+    assert len(list((tmp_path / "nvrtc").glob("*.json"))) == 1
