@@ -912,3 +912,25 @@ def test_nvrtc_results_are_cached_on_disk(monkeypatch, tmp_path):
     monkeypatch.setenv("LAZYFLOW_NVRTC_CACHE", "0")
     nvrtc_compile(src + "// uncached\n", "sm_80")
     assert len(list((tmp_path / "nvrtc").glob("*.json"))) == 1
+
+
+@needs_gxx
+def test_shared_memory_starts_as_garbage():
+    """Shared memory no thread of this launch wrote reads as garbage, not zeros and not the
+    previous launch's values, as on a GPU."""
+    src = ('#include "lazyflow_cuda.h"\n'
+           'extern "C" __global__ void partly_written(const float* x, float* y, int nwrite) {\n'
+           '  static __shared__ float s[64];\n'
+           '  extern __shared__ float d[];\n'
+           '  if (threadIdx.x < nwrite) { s[threadIdx.x] = x[threadIdx.x]; d[threadIdx.x] = 1; }\n'
+           '  __syncthreads();\n'
+           '  y[threadIdx.x] = s[threadIdx.x] + d[threadIdx.x];\n'
+           '}\n')
+    fn = emulate_module(src).get_function("partly_written")
+    x = np.ones(64, np.float32)
+    y = np.zeros(64, np.float32)
+    fn((1,), (64,), (x, y, np.int32(64)), shared_mem=256)
+    np.testing.assert_array_equal(y, 2.0)
+    fn((1,), (64,), (x, y, np.int32(32)), shared_mem=256)
+    np.testing.assert_array_equal(y[:32], 2.0)
+    assert (np.abs(y[32:]) > 1e6).all()

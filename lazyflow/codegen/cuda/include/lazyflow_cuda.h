@@ -51,7 +51,16 @@
 #define __host__
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
+// Static __shared__ arrays live in one section, which every launch fills with garbage (0xcd
+// bytes, as the dynamic buffer), so reading shared memory before writing it shows up in results.
+// ASAN builds keep them as plain statics, which ASAN surrounds with redzones.
+#if LF_EMU_ASAN
 #define __shared__ static
+#else
+#define __shared__ static __attribute__((section("lf_emu_shared"), aligned(16)))
+#endif
+extern "C" char __start_lf_emu_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_lf_emu_shared[] __attribute__((weak, visibility("hidden")));
 #define __constant__ static
 #define __managed__
 #define __grid_constant__
@@ -843,6 +852,8 @@ static inline int launch(void (*thunk)(void**), void** args, const long long* di
   g_args = args;
   g_dyn_shared = shared_bytes ? (unsigned char*)malloc(shared_bytes) : nullptr;
   if (shared_bytes) memset(g_dyn_shared, 0xcd, shared_bytes);   // garbage, as on a GPU
+  if (__start_lf_emu_shared && __stop_lf_emu_shared > __start_lf_emu_shared)
+    memset(__start_lf_emu_shared, 0xcd, (size_t)(__stop_lf_emu_shared - __start_lf_emu_shared));
   if (use_fibers) {
     g_mode = 2;
     g_fibers = (Fiber*)calloc((size_t)nthreads, sizeof(Fiber));

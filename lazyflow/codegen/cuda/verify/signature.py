@@ -211,12 +211,16 @@ _DYN_SHARED = re.compile(
     r"([A-Za-z_][\w\s]*?)\s+(\w+)\s*\[\s*\]\s*;")
 
 
+_STATIC_SHARED = re.compile(r"\bstatic\s+__shared__\b|\b__shared__\s+static\b")
+
+
 def rewrite_dynamic_shared(src: str) -> str:
-    """`extern __shared__ T name[];` -> a pointer to the launch's dynamic shared buffer."""
+    """`extern __shared__ T name[];` -> a pointer to the launch's dynamic shared buffer, and
+    `static __shared__` -> `__shared__` (the emulation's __shared__ already means static)."""
     def repl(m: re.Match) -> str:
         ctype, name = " ".join(m.group(2).split()), m.group(3)
         return f"{ctype}* const {name} = reinterpret_cast<{ctype}*>(lf_emu::dynamic_shared());"
-    return _DYN_SHARED.sub(repl, src)
+    return _STATIC_SHARED.sub("__shared__", _DYN_SHARED.sub(repl, src))
 
 
 def dtype_matches(param: Param, dtype: np.dtype) -> bool:
