@@ -934,3 +934,27 @@ def test_shared_memory_starts_as_garbage():
     fn((1,), (64,), (x, y, np.int32(32)), shared_mem=256)
     np.testing.assert_array_equal(y[:32], 2.0)
     assert (np.abs(y[32:]) > 1e6).all()
+
+
+@needs_gxx
+def test_reverse_schedule_exposes_order_dependence(module):
+    """A reduction without its in-loop barrier happens to work for some data orders; running
+    threads backwards changes which partials are read, so forward vs reverse differ. The
+    correct kernel gives the same result both ways."""
+    n, block = 4096, 256
+    x = _rng(14).random(n).astype(np.float32) + 1.0
+    results = {}
+    for name in ("block_reduce_smem", "block_reduce_smem_racy"):
+        fn = module.get_function(name)
+        out = []
+        for schedule in ("forward", "reverse"):
+            fn.schedule = schedule
+            partial = np.zeros(1, np.float32)
+            fn((1,), (block,), (x, partial, np.int32(n)))
+            out.append(partial[0])
+        fn.schedule = "forward"
+        results[name] = out
+    good = results["block_reduce_smem"]
+    assert good[0] == good[1] and abs(good[0] - x.sum(dtype=np.float64)) < 1e-2
+    racy = results["block_reduce_smem_racy"]
+    assert racy[0] != racy[1]

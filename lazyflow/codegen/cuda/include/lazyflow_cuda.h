@@ -550,6 +550,7 @@ struct Fiber {
 };
 
 static int g_mode;                    // 0: outside a launch, 1: plain loop, 2: fibers
+static int g_reverse;                 // run blocks and threads in reverse index order
 static Fiber* g_fibers;
 static int g_nthreads, g_current = -1;
 static Context g_sched;
@@ -627,6 +628,9 @@ static inline int barrier(int predicate, const char* what) {
     g_bar_acc = 0;
     g_bar_arrived = 0;
     ++g_bar_gen;
+    int result = g_bar_result;
+    switch_to_scheduler(false);   // the releasing thread goes last-in-order like the others,
+    return result;                // so the scheduling order (forward/reverse) decides who runs
   } else {
     while (g_bar_gen == gen) wait_yield(f, what, nullptr);
   }
@@ -664,6 +668,7 @@ static inline Exchange* exchange_begin(unsigned int mask, unsigned long long val
   if (e->arrived == mask) {
     e->complete = true;
     e->readers = __builtin_popcount(mask);
+    switch_to_scheduler(false);
   } else {
     while (!e->complete) wait_yield(f, what, e);
   }
@@ -774,7 +779,8 @@ static inline bool run_block_fibers(int nthreads) {
   int live = nthreads;
   while (live > 0) {
     bool ran = false;
-    for (int i = 0; i < nthreads; ++i) {
+    for (int k = 0; k < nthreads; ++k) {
+      int i = g_reverse ? nthreads - 1 - k : k;
       Fiber& f = g_fibers[i];
       if (f.done) continue;
       if (f.waiting && (f.wait_exchange ? !f.wait_exchange->complete : f.wait_gen == g_bar_gen))
@@ -789,19 +795,27 @@ static inline bool run_block_fibers(int nthreads) {
   return true;
 }
 
+// Blocks, and threads within a block, run in index order, or in reverse order when g_reverse is
+// set: running a launch both ways exposes code that silently depends on an execution order.
+static inline unsigned order(unsigned k, unsigned n) { return g_reverse ? n - 1 - k : k; }
+
 static inline bool run_grid(void (*thunk)(void**), void** args, int nthreads, int use_fibers) {
   bool ok = true;
   for (unsigned bz = 0; bz < gridDim.z && ok; ++bz)
     for (unsigned by = 0; by < gridDim.y && ok; ++by)
       for (unsigned bx = 0; bx < gridDim.x && ok; ++bx) {
-        blockIdx.x = bx; blockIdx.y = by; blockIdx.z = bz;
+        blockIdx.x = order(bx, gridDim.x);
+        blockIdx.y = order(by, gridDim.y);
+        blockIdx.z = order(bz, gridDim.z);
         if (use_fibers) {
           ok = run_block_fibers(nthreads);
         } else if (setjmp(g_plain_exit) == 0) {
           for (unsigned tz = 0; tz < blockDim.z; ++tz)
             for (unsigned ty = 0; ty < blockDim.y; ++ty)
               for (unsigned tx = 0; tx < blockDim.x; ++tx) {
-                threadIdx.x = tx; threadIdx.y = ty; threadIdx.z = tz;
+                threadIdx.x = order(tx, blockDim.x);
+                threadIdx.y = order(ty, blockDim.y);
+                threadIdx.z = order(tz, blockDim.z);
                 thunk(args);
               }
         } else {
@@ -841,7 +855,9 @@ static void on_fault(int sig, siginfo_t* info, void*) {
 #endif
 
 static inline int launch(void (*thunk)(void**), void** args, const long long* dims,
-                         unsigned long long shared_bytes, int use_fibers, char* err, int errlen) {
+                         unsigned long long shared_bytes, int use_fibers, int reverse, char* err,
+                         int errlen) {
+  g_reverse = reverse;
   g_failed = false;
   g_error[0] = 0;
   gridDim = dim3((unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2]);

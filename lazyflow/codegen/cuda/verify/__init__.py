@@ -48,9 +48,10 @@ API
   yield at ``__syncthreads`` and at warp exchanges (shuffles, votes, ``__syncwarp``: warp-level,
   so warps that do not shuffle are not held); kernels whose call graph has none of those run as
   a plain loop. Deadlocks (a barrier or shuffle some thread never reaches, mismatched masks)
-  raise ``EmulationError`` naming the waiting threads. ``asan=True`` builds with
-  AddressSanitizer + UBSan and runs each launch in a runner process; an invalid access raises
-  ``AddressSanitizerError`` with the sanitizer's report.
+  raise ``EmulationError`` naming the waiting threads. ``fn.schedule = "reverse"`` runs blocks
+  and threads backwards; output that changes exposes order-dependent (racy) code.
+  ``asan=True`` builds with AddressSanitizer + UBSan and runs each launch in a runner process;
+  an invalid access raises ``AddressSanitizerError`` with the sanitizer's report.
 - ``nvrtc_unavailable_reason()``, ``gxx_unavailable_reason()``, ``asan_unavailable_reason()``
   return None or why the tool cannot run here (tests skip with that reason).
 
