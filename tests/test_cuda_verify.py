@@ -831,6 +831,11 @@ extern "C" __global__ void int32_index(const float* x, float* y, int cols) {
   int idx = row * 1000000 * cols + threadIdx.x;   // planted: overflows int for big grids
   y[threadIdx.x] = x[idx & 31];
 }
+extern "C" __global__ void checked(const float* x, float* y, int n) {
+  assert(n <= 32);
+  if (n == 0) __trap();
+  y[threadIdx.x] = x[threadIdx.x];
+}
 extern "C" __global__ void wild_read(const float* x, float* y, long long offset) {
   y[threadIdx.x] = x[threadIdx.x + offset];
 }
@@ -890,6 +895,19 @@ def test_faults_in_process_become_errors_and_the_process_survives():
     with pytest.raises(EmulationError, match="fiber stack overflow"):
         mod.get_function("deep_stack")((1,), (32,), (x, y))
     mod.get_function("wild_read")((1,), (32,), (x, y, np.int64(0)))
+    np.testing.assert_array_equal(y, x)
+
+
+@needs_gxx
+def test_device_assert_and_trap_end_the_launch_with_an_error():
+    mod = emulate_module(PLANTED)
+    x = np.ones(32, np.float32)
+    y = np.zeros(32, np.float32)
+    with pytest.raises(EmulationError, match=r"assertion `n <= 32` failed at kernel.cu:\d+"):
+        mod.get_function("checked")((1,), (32,), (x, y, np.int32(33)))
+    with pytest.raises(EmulationError, match=r"__trap\(\) called"):
+        mod.get_function("checked")((1,), (32,), (x, y, np.int32(0)))
+    mod.get_function("checked")((1,), (32,), (x, y, np.int32(32)))
     np.testing.assert_array_equal(y, x)
 
 

@@ -968,6 +968,11 @@ static inline unsigned int __activemask() {
   return m;
 }
 [[noreturn]] static inline void __trap() { lf_emu::fail("__trap() called"); }
+// Device-side assert (NVRTC provides it without an include): a failure ends the launch with an
+// error instead of aborting the process.
+#undef assert
+#define assert(e) \
+  ((e) ? (void)0 : lf_emu::fail("assertion `%s` failed at %s:%d", #e, __FILE__, __LINE__))
 static inline void __brkpt() { lf_emu::fail("__brkpt() called"); }
 
 #endif  // host emulation
