@@ -17,8 +17,10 @@ from lazyflow.codegen.cuda.verify import (
     EmulationError,
     RegisterSpillError,
     asan_unavailable_reason,
+    check_compiles,
     check_no_spills,
     emulate_module,
+    emulate_modules,
     gxx_unavailable_reason,
     nvrtc_compile,
     nvrtc_unavailable_reason,
@@ -976,3 +978,24 @@ def test_reverse_schedule_exposes_order_dependence(module):
     assert good[0] == good[1] and abs(good[0] - x.sum(dtype=np.float64)) < 1e-2
     racy = results["block_reduce_smem_racy"]
     assert racy[0] != racy[1]
+
+
+@needs_gxx
+def test_several_translation_units_build_together():
+    srcs = [('#include "lazyflow_cuda.h"\n'
+             f'extern "C" __global__ void add{k}(float* y) {{ y[threadIdx.x] += {k}.0f; }}\n')
+            for k in (1, 2)]
+    mods = emulate_modules(srcs)
+    y = np.zeros(4, np.float32)
+    mods[0].get_function("add1")((1,), (4,), (y,))
+    mods[1].get_function("add2")((1,), (4,), (y,))
+    np.testing.assert_array_equal(y, 3.0)
+    with pytest.raises(AttributeError, match="add1"):
+        mods[1].get_function("add1")
+
+
+@needs_nvrtc
+def test_check_compiles_covers_both_architectures():
+    results = check_compiles(KERNELS)
+    assert set(results) == set(DEFAULT_ARCHS)
+    assert all(r.kernels.keys() == results["sm_90"].kernels.keys() for r in results.values())
