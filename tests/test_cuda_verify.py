@@ -14,6 +14,7 @@ from lazyflow.codegen.cuda.verify import (
     DEFAULT_ARCHS,
     AddressSanitizerError,
     CudaCompileError,
+    EmulationBuildError,
     EmulationError,
     RegisterSpillError,
     asan_unavailable_reason,
@@ -999,3 +1000,29 @@ def test_check_compiles_covers_both_architectures():
     results = check_compiles(KERNELS)
     assert set(results) == set(DEFAULT_ARCHS)
     assert all(r.kernels.keys() == results["sm_90"].kernels.keys() for r in results.values())
+
+
+_MINMAX_OK = ["min(i, 5u)", "max(u, 1)", "min(v, 1.0)", "max(i, 2)", "min(ll, 3LL)",
+              "max(d, 0.5f)", "fmaxf(v, 0)"]
+
+
+@needs_gxx
+@needs_nvrtc
+def test_mixed_type_min_max_resolve_as_under_nvrtc():
+    """Overloads the emulation defines resolve (and fail to resolve) like CUDA's."""
+    body = "".join(f"  y[{k}] = (double){c};\n" for k, c in enumerate(_MINMAX_OK))
+    src = ('#include "lazyflow_cuda.h"\n'
+           'extern "C" __global__ void mm(double* y, float v, int i, long long ll, unsigned int u,'
+           f' double d) {{\n{body}}}\n')
+    check_no_spills(nvrtc_compile(src, "sm_90"))
+    y = np.zeros(len(_MINMAX_OK))
+    emulate_module(src).get_function("mm")((1,), (1,), (y, np.float32(-2.5), np.int32(-1),
+                                                         np.int64(7), np.uint32(0), np.float64(3)))
+    np.testing.assert_array_equal(y, [5, 1, -2.5, 2, 3, 3, 0])   # min(-1, 5u) compares unsigned
+    for ambiguous in ("max(v, 0)", "max(ll, i)"):
+        bad = ('#include "lazyflow_cuda.h"\nextern "C" __global__ void k(float* y, float v, '
+               f'int i, long long ll) {{ y[0] = (float)({ambiguous}); }}\n')
+        with pytest.raises(CudaCompileError):
+            nvrtc_compile(bad, "sm_90")
+        with pytest.raises(EmulationBuildError, match="ambiguous"):
+            emulate_module(bad)
