@@ -1026,3 +1026,34 @@ def test_mixed_type_min_max_resolve_as_under_nvrtc():
             nvrtc_compile(bad, "sm_90")
         with pytest.raises(EmulationBuildError, match="ambiguous"):
             emulate_module(bad)
+
+
+@needs_gxx
+@needs_nvrtc
+def test_directed_rounding_and_special_functions():
+    import math
+
+    src = r"""#include "lazyflow_cuda.h"
+extern "C" __global__ void rounding(const float* a, const float* b, float* y) {
+  int i = threadIdx.x;
+  float x = a[i], w = b[i];
+  float r[8] = {__fadd_rn(x, w), __fadd_rz(x, w), __fadd_rd(x, w), __fadd_ru(x, w),
+                __fmul_rz(x, w), __fmaf_ru(x, w, 1.0f), erfcxf(x), cyl_bessel_i1f(x)};
+  for (int k = 0; k < 8; ++k) y[i * 8 + k] = r[k];
+}
+"""
+    check_compiles(src)
+    a = np.array([1.0, -1.0, 3.0, 0.5], np.float32)
+    b = np.array([2.0**-30, 2.0**-30, 7.0, -0.5], np.float32)
+    y = np.zeros(32, np.float32)
+    emulate_module(src).get_function("rounding")((1,), (4,), (a, b, y))
+    y = y.reshape(4, 8)
+    up, down = np.nextafter(np.float32(1), np.float32(2)), np.nextafter(np.float32(-1), 0)
+    np.testing.assert_array_equal(y[0, :4], [1, 1, 1, up])           # 1 + 2^-30
+    np.testing.assert_array_equal(y[1, :4], [-1, down, -1, down])    # -1 + 2^-30
+    assert y[0, 5] == np.nextafter(np.float32(1), np.float32(2))     # fma rounded up
+    i1 = [sum((x / 2) ** (2 * k + 1) / (math.factorial(k) * math.factorial(k + 1))
+              for k in range(30)) for x in a.astype(float)]
+    erfcx = [math.exp(x * x) * math.erfc(x) for x in a.astype(float)]
+    np.testing.assert_allclose(y[:, 6], erfcx, rtol=1e-6)
+    np.testing.assert_allclose(y[:, 7], i1, rtol=1e-6)

@@ -25,7 +25,9 @@
 #else
 // ================================ host emulation (g++ >= 9) ==================================
 #define LAZYFLOW_CUDA_EMULATION 1
+#include <fenv.h>
 #include <math.h>
+#include <cmath>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -329,16 +331,56 @@ static inline float fast_powf(float x, float y) { return powf(x, y); }
 #define __powf lf_emu::fast_powf
 static inline float __fdividef(float x, float y) { return x / y; }
 static inline float fdividef(float x, float y) { return x / y; }
-static inline float __frcp_rn(float x) { return 1.0f / x; }
-static inline float __fsqrt_rn(float x) { return sqrtf(x); }
-static inline float __fadd_rn(float a, float b) { return a + b; }
-static inline float __fsub_rn(float a, float b) { return a - b; }
-static inline float __fmul_rn(float a, float b) { return a * b; }
-static inline float __fdiv_rn(float a, float b) { return a / b; }
-static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
-static inline double __dadd_rn(double a, double b) { return a + b; }
-static inline double __dmul_rn(double a, double b) { return a * b; }
-static inline double __fma_rn(double a, double b, double c) { return fma(a, b, c); }
+// Arithmetic with an explicit IEEE rounding mode (_rn nearest, _rz toward zero, _rd down, _ru up):
+// the operation runs with the SSE rounding mode switched, through volatile to defeat folding.
+namespace lf_emu {
+template <class F> static inline auto with_rounding(int mode, F op) -> decltype(op()) {
+  int old = fegetround();
+  fesetround(mode);
+  volatile decltype(op()) r = op();
+  fesetround(old);
+  return r;
+}
+}  // namespace lf_emu
+#define LF_EMU_ROUNDED(sfx, mode)                                                                  \
+  static inline float __fadd_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x + y; }); } \
+  static inline float __fsub_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x - y; }); } \
+  static inline float __fmul_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x * y; }); } \
+  static inline float __fdiv_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x / y; }); } \
+  static inline float __frcp_##sfx(float a) { return lf_emu::with_rounding(mode, [&] { volatile float x = a; return 1.0f / x; }); } \
+  static inline float __fsqrt_##sfx(float a) { return lf_emu::with_rounding(mode, [&] { volatile float x = a; return sqrtf(x); }); } \
+  static inline float __fmaf_##sfx(float a, float b, float c) { return lf_emu::with_rounding(mode, [&] { volatile float x = a; return fmaf(x, b, c); }); } \
+  static inline double __dadd_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x + y; }); } \
+  static inline double __dsub_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x - y; }); } \
+  static inline double __dmul_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x * y; }); } \
+  static inline double __ddiv_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x / y; }); } \
+  static inline double __drcp_##sfx(double a) { return lf_emu::with_rounding(mode, [&] { volatile double x = a; return 1.0 / x; }); } \
+  static inline double __dsqrt_##sfx(double a) { return lf_emu::with_rounding(mode, [&] { volatile double x = a; return sqrt(x); }); } \
+  static inline double __fma_##sfx(double a, double b, double c) { return lf_emu::with_rounding(mode, [&] { volatile double x = a; return fma(x, b, c); }); }
+LF_EMU_ROUNDED(rn, FE_TONEAREST)
+LF_EMU_ROUNDED(rz, FE_TOWARDZERO)
+LF_EMU_ROUNDED(rd, FE_DOWNWARD)
+LF_EMU_ROUNDED(ru, FE_UPWARD)
+#undef LF_EMU_ROUNDED
+static inline float __frsqrt_rn(float x) { return 1.0f / sqrtf(x); }
+static inline float erfcxf(float x) {
+  double d = x;
+  if (d < 25.0) return (float)(exp(d * d) * erfc(d));
+  double r = 1.0 / (d * d);   // asymptotic series where exp(x^2) overflows
+  return (float)(0.56418958354775628 / d * (1.0 - 0.5 * r + 0.75 * r * r - 1.875 * r * r * r));
+}
+static inline double erfcx(double d) {
+  if (d < 25.0) return exp(d * d) * erfc(d);
+  double r = 1.0 / (d * d);
+  return 0.56418958354775628 / d * (1.0 - 0.5 * r + 0.75 * r * r - 1.875 * r * r * r);
+}
+static inline float cyl_bessel_i0f(float x) { return (float)std::cyl_bessel_i(0.0, fabs((double)x)); }
+static inline float cyl_bessel_i1f(float x) {
+  double v = std::cyl_bessel_i(1.0, fabs((double)x));
+  return (float)(x < 0 ? -v : v);
+}
+static inline double cyl_bessel_i0(double x) { return std::cyl_bessel_i(0.0, fabs(x)); }
+static inline double cyl_bessel_i1(double x) { double v = std::cyl_bessel_i(1.0, fabs(x)); return x < 0 ? -v : v; }
 static inline float __saturatef(float x) { return x != x ? 0.0f : fminf(fmaxf(x, 0.0f), 1.0f); }
 static inline float normcdff(float x) { return 0.5f * erfcf(-x * 0.70710678118654752f); }
 static inline double normcdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
