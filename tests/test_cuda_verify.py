@@ -825,6 +825,12 @@ extern "C" __global__ void smem_over(const float* x, float* y) {
   __syncthreads();
   y[threadIdx.x] = tile[threadIdx.x];
 }
+extern "C" __global__ void static_smem_over(const float* x, float* y) {
+  __shared__ float s[32];
+  s[threadIdx.x + 1] = x[threadIdx.x];   // planted: the last thread writes past s
+  __syncthreads();
+  y[threadIdx.x] = s[threadIdx.x];
+}
 extern "C" __global__ void misaligned_vec4(const float* x, float* y) {
   float4 v = reinterpret_cast<const float4*>(x + 1)[threadIdx.x];   // planted: 4-byte aligned
   y[threadIdx.x] = v.x + v.y + v.z + v.w;
@@ -875,6 +881,13 @@ def test_asan_catches_dynamic_shared_memory_overflow(planted_asan):
     x = np.ones(64, np.float32)
     with pytest.raises(AddressSanitizerError, match="heap-buffer-overflow"):
         planted_asan.get_function("smem_over")((1,), (64,), (x, x.copy()), shared_mem=64 * 4)
+
+
+@needs_asan
+def test_asan_catches_static_shared_memory_overflow(planted_asan):
+    x = np.ones(32, np.float32)
+    with pytest.raises(AddressSanitizerError, match="out of bounds|global-buffer-overflow"):
+        planted_asan.get_function("static_smem_over")((1,), (32,), (x, x.copy()))
 
 
 @needs_asan
