@@ -174,6 +174,18 @@ extern "C" __global__ void shuffle_variants(const float* __restrict__ x, float* 
   if (lane == 0) ballots[tid / warpSize] = b;
 }
 
+// A tree reduction over the first 16 lanes with a 16-lane mask and the default width: lanes
+// 8..15 read lanes 16..23 (outside the mask, undefined), which lane 0's sum never depends on.
+extern "C" __global__ void masked_half_warp_sum(const float* __restrict__ x,
+                                                float* __restrict__ y) {
+  int lane = threadIdx.x % 32;
+  if (lane < 16) {
+    float v = x[threadIdx.x];
+    for (int o = 8; o > 0; o >>= 1) v += __shfl_down_sync(0x0000ffffu, v, o);
+    y[threadIdx.x] = v;
+  }
+}
+
 // Lanes 16..31 leave before a full-mask shuffle: a real deadlock on a GPU.
 extern "C" __global__ void shuffle_after_exit(const float* __restrict__ x, float* __restrict__ y) {
   if (threadIdx.x % 32 >= 16) return;
@@ -465,6 +477,15 @@ def test_shuffle_flavours_widths_partial_mask_and_ballot(module):
     ref, ref_ballots = _shuffle_reference(v)
     np.testing.assert_allclose(out.reshape(5, nt), ref, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(ballots, ref_ballots)
+
+
+@needs_gxx
+def test_reading_a_lane_outside_the_mask_gives_garbage_not_an_error(module):
+    x = _rng(15).standard_normal(64).astype(np.float32)
+    y = np.zeros(64, np.float32)
+    module.get_function("masked_half_warp_sum")((1,), (64,), (x, y))
+    np.testing.assert_allclose(y[[0, 32]], [x[:16].sum(), x[32:48].sum()], rtol=1e-5)
+    assert (np.abs(y[8:16]) > 1e6).all()          # these lanes read undefined values
 
 
 @needs_gxx
