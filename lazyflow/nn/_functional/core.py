@@ -15,7 +15,7 @@ from ...ir import dtypes as D
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "alpha_dropout", "feature_alpha_dropout", "embedding", "batch_norm", "layer_norm",
-           "group_norm", "rms_norm", "instance_norm"]
+           "group_norm", "rms_norm", "instance_norm", "embedding_bag"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -237,6 +237,71 @@ def _scale_row_grads(rows: Tensor, flat: Tensor, padding_idx, by_freq: bool) -> 
     if padding_idx is not None and not by_freq:
         return rows.where(s > 0, rows.detach())
     return rows * s + (rows * (1.0 - s)).detach()
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
+    """Sum/mean/max of embedding rows per bag. Bags are the rows of a 2-D input, or the runs
+    of a 1-D input starting at `offsets`; bag membership is a (bags x indices) 0/1 matrix built
+    from the offsets with lazy compares, so the reduction is one matmul (sum, mean) or one
+    masked max, with no barrier on the offsets' values."""
+    from ...frontend.factories import arange
+    if input.ndim not in (1, 2):
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.ndim}")
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences. However, found "
+                             f"offsets of type {type(offsets)}")
+        b, length = input.shape
+        offsets = arange(0, b * length, length, device=input.device)
+        input = input.reshape(-1)
+        include_last_offset = False
+    elif offsets is None or offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor but got None" if offsets is None
+                         else "offsets has to be a 1D Tensor")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                "on GitHub.")
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: If per_sample_weights ({per_sample_weights.shape})"
+                             f" is not None, then it must have the same shape as the input "
+                             f"({input.shape})")
+    if sparse:
+        raise NotImplementedError("embedding_bag(sparse=True): sparse gradients are not "
+                                  "supported")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    rows = embedding(input, weight, None, max_norm, norm_type, scale_grad_by_freq)
+    n = input.shape[0]
+    starts = offsets[:-1] if include_last_offset else offsets
+    pos = arange(n, device=input.device)
+    bag_of = (pos.unsqueeze(1) >= starts.unsqueeze(0)).to(D.int64).sum(1) - 1
+    member = bag_of.unsqueeze(0) == arange(starts.shape[0], device=input.device).unsqueeze(1)
+    if include_last_offset:
+        member = member & (pos < offsets[-1]).unsqueeze(0)
+    if padding_idx is not None:
+        member = member & (input != padding_idx).unsqueeze(0)
+    if mode == "max":
+        masked = rows.unsqueeze(0).where(member.unsqueeze(2), float("-inf"))
+        best = masked.max(1).values
+        return best.where(member.any(1, keepdim=True), 0.0)
+    m = member.to(rows.dtype)
+    if per_sample_weights is not None:
+        m = m * per_sample_weights.unsqueeze(0)
+    out = m.matmul(rows)
+    if mode == "mean":
+        out = out / member.to(rows.dtype).sum(1, keepdim=True).clamp(min=1.0)
+    return out
 
 
 # ----------------------------------------------------------------------------- normalization
