@@ -245,9 +245,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
                   per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
                   padding_idx: int | None = None) -> Tensor:
     """Sum/mean/max of embedding rows per bag. Bags are the rows of a 2-D input, or the runs
-    of a 1-D input starting at `offsets`; bag membership is a (bags x indices) 0/1 matrix built
-    from the offsets with lazy compares, so the reduction is one matmul (sum, mean) or one
-    masked max, with no barrier on the offsets' values."""
+    of a 1-D input starting at `offsets`. Each position's bag is a cumulative count of the
+    (sorted) offsets scattered onto positions, and the reduction is one index_add (sum, mean)
+    or scatter amax (max): O(indices + bags) work and no barrier on the offsets' values."""
     from ...frontend.factories import arange
     if input.ndim not in (1, 2):
         raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
@@ -284,23 +284,29 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     rows = embedding(input, weight, None, max_norm, norm_type, scale_grad_by_freq)
     n = input.shape[0]
     starts = offsets[:-1] if include_last_offset else offsets
+    bags = starts.shape[0]
     pos = arange(n, device=input.device)
-    bag_of = (pos.unsqueeze(1) >= starts.unsqueeze(0)).to(D.int64).sum(1) - 1
-    member = bag_of.unsqueeze(0) == arange(starts.shape[0], device=input.device).unsqueeze(1)
+    # bag of each position: the last start <= position; positions outside every bag (past
+    # the final offset, or padding) go to an extra scratch bag that is dropped at the end
+    marks = pos.new_zeros(n + 1).index_add(0, starts.clamp(max=n), starts.new_ones(bags))
+    bag_of = marks[:n].cumsum(0) - 1          # offsets are sorted: count starts <= position
+    outside = bag_of < 0
     if include_last_offset:
-        member = member & (pos < offsets[-1]).unsqueeze(0)
+        outside = outside | (pos >= offsets[-1])
     if padding_idx is not None:
-        member = member & (input != padding_idx).unsqueeze(0)
+        outside = outside | (input == padding_idx)
+    bag_of = bag_of.where(~outside, bags)
     if mode == "max":
-        masked = rows.unsqueeze(0).where(member.unsqueeze(2), float("-inf"))
-        best = masked.max(1).values
-        return best.where(member.any(1, keepdim=True), 0.0)
-    m = member.to(rows.dtype)
+        index = bag_of.unsqueeze(1).expand(n, rows.shape[1])
+        best = rows.new_zeros(bags + 1, rows.shape[1]).scatter_reduce(
+            0, index, rows, "amax", include_self=False)
+        return best[:bags]
     if per_sample_weights is not None:
-        m = m * per_sample_weights.unsqueeze(0)
-    out = m.matmul(rows)
+        rows = rows * per_sample_weights.unsqueeze(1)
+    out = rows.new_zeros(bags + 1, rows.shape[1]).index_add(0, bag_of, rows)[:bags]
     if mode == "mean":
-        out = out / member.to(rows.dtype).sum(1, keepdim=True).clamp(min=1.0)
+        counts = rows.new_zeros(bags + 1).index_add(0, bag_of, rows.new_ones(n))[:bags]
+        out = out / counts.clamp(min=1.0).unsqueeze(1)
     return out
 
 
