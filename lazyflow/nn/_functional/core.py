@@ -244,20 +244,29 @@ class _Normalize(Function):
     """y = (x - mean) * rsqrt(var + eps) [* w] [+ b], statistics over `dims`, with the
     closed-form backward (about half the kernels of differentiating mean/var/rsqrt):
     dx = rstd * (gx^ - mean(gx^) - x^ * mean(gx^ * x^)), gx^ = g * w.
+    With center=False it is RMS normalization (var -> mean(x^2), no mean terms).
     Also returns mean and biased var (not differentiable) for running statistics. Under
     create_graph the backward rebuilds the statistics from x with recorded ops, so double
     backward stays exact."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, dims, pshape, eps):
-        var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
-        rstd = (var + eps).rsqrt()
-        xhat = (x - mean) * rstd
+    def _stats(x, dims, eps, center):
+        if center:
+            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+            rstd = (var + eps).rsqrt()
+            return (x - mean) * rstd, rstd, mean, var
+        ms = (x * x).mean(dim=dims, keepdim=True)
+        rstd = (ms + eps).rsqrt()
+        return x * rstd, rstd, ms, ms
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, dims, pshape, eps, center=True):
+        xhat, rstd, mean, var = _Normalize._stats(x, dims, eps, center)
         y = xhat if weight is None else xhat * weight.reshape(pshape)
         if bias is not None:
             y = y + bias.reshape(pshape)
         ctx.save_for_backward(x, weight, xhat, rstd)
-        ctx.dims, ctx.pshape, ctx.eps = dims, pshape, eps
+        ctx.dims, ctx.pshape, ctx.eps, ctx.center = dims, pshape, eps, center
         ctx.mark_non_differentiable(mean, var)
         ctx.set_materialize_grads(False)
         return y, mean, var
@@ -265,25 +274,25 @@ class _Normalize(Function):
     @staticmethod
     def backward(ctx, g, _g_mean, _g_var):
         if g is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         x, weight, xhat, rstd = ctx.saved_tensors
         dims, pshape = ctx.dims, ctx.pshape
         if is_grad_enabled():
-            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
-            rstd = (var + ctx.eps).rsqrt()
-            xhat = (x - mean) * rstd
+            xhat, rstd, _, _ = _Normalize._stats(x, dims, ctx.eps, ctx.center)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         param_dims = tuple(i for i, s in enumerate(pshape) if s == 1 and x.shape[i] != 1)
         if need_x:
             gxh = g if weight is None else g * weight.reshape(pshape)
-            gx = rstd * (gxh - gxh.mean(dim=dims, keepdim=True)
-                         - xhat * (gxh * xhat).mean(dim=dims, keepdim=True))
+            gx = gxh - xhat * (gxh * xhat).mean(dim=dims, keepdim=True)
+            if ctx.center:
+                gx = gx - gxh.mean(dim=dims, keepdim=True)
+            gx = rstd * gx
         if need_w:
             gw = (g * xhat).sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
         if need_b:      # a bias comes with a weight of the same shape (see _normalize)
             gb = g.sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None, None, None
 
 
 def _normalize(x: Tensor, weight, bias, dims: tuple, pshape: tuple, eps: float):
@@ -403,10 +412,8 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         eps = float(np.finfo(np.float32 if input.dtype.name == "bfloat16"
                              else input.dtype.np).eps)
     dims = tuple(range(input.ndim - len(ns), input.ndim))
-    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    return out
+    pshape = (1,) * (input.ndim - len(ns)) + ns
+    return _Normalize.apply(input, weight, None, dims, pshape, eps, False)[0]
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,
