@@ -1,8 +1,9 @@
 """RNN/LSTM/GRU and their cells.
 
 A sequence is recorded as one lazy graph: the input projection of every time step is one GEMM
-(hoisted out of the loop), then a Python loop records the recurrent GEMM and the fused gate
-math per step. The graph compiles once per (sequence length, batch, options) and is cached.
+(hoisted out of the loop), then a Python loop records the recurrent GEMM and the gate math per
+step. The graph compiles once per (sequence length, batch, options) and is cached. The LSTM
+recurrence is one autograd Function with a hand-written backward through time.
 """
 
 from __future__ import annotations
