@@ -82,8 +82,10 @@ class _LSTMSequence(Function):
         saved = []  # per processed step: (h_prev, c_prev, s, i, f, g, o, tc, m)
         for t in order:
             s = lf.sigmoid(steps[t] + lf.matmul(h, w_scaled))
-            i, f, o = s[:, :hidden], s[:, hidden:2 * hidden], s[:, 3 * hidden:]
-            g = s[:, 2 * hidden:3 * hidden] * 2.0 - 1.0
+            # narrow records faster than indexing (no index parsing): this loop is per step
+            i, f, o = s.narrow(1, 0, hidden), s.narrow(1, hidden, hidden), s.narrow(1, 3 * hidden,
+                                                                                  hidden)
+            g = s.narrow(1, 2 * hidden, hidden) * 2.0 - 1.0
             c_prev, h_prev = c, h
             c = f * c + i * g
             tc = lf.tanh(c)
