@@ -83,3 +83,35 @@ def test_dropout_eval_and_p_zero_are_identity():
     check(lambda t, x: F(t).dropout(x, 0.0), [(3, 4)], lib=True)
     check(lambda t, x: F(t).dropout2d(x, 0.3, training=False), [(2, 3, 4, 4)], lib=True)
     check(lambda t, x: F(t).dropout1d(x, 0.3, training=False), [(2, 3, 4)], lib=True)
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("layer_norm", lambda t, x, w, b: F(t).layer_norm(x, (5,), w, b)),
+    ("batch_norm", lambda t, x, w, b: F(t).batch_norm(x, None, None, w, b, training=True)),
+    ("group_norm", lambda t, x, w, b: F(t).group_norm(x.reshape(3, 4, 5)[:, :4], 2,
+                                                      w[:4], b[:4])),
+    ("instance_norm", lambda t, x, w, b: F(t).instance_norm(x.reshape(3, 4, 5), None, None,
+                                                            w[:4], b[:4])),
+])
+def test_norms_double_backward_matches_torch(name, fn):
+    """The closed-form norm backward rebuilds its statistics under create_graph."""
+    def second_order(t, x, w, b):
+        y = fn(t, x, w, b)
+        loss = (y * y * t.linspace(-1, 1, y.numel()).reshape(y.shape)).sum()
+        gx, gw = t.autograd.grad(loss, (x, w), create_graph=True)
+        return (gx * gx).sum() + (gw * gw).sum()
+    shapes = [(3, 4, 5), (5,), (5,)]
+    if name == "batch_norm":
+        shapes = [(6, 5), (5,), (5,)]
+    check(second_order, shapes, lib=True, atol=1e-4, rtol=1e-4, grad_atol=1e-3,
+          grad_rtol=1e-3, dtype=np.float64)
+
+
+def test_rms_norm_double_backward_matches_torch():
+    def second_order(t, x, w):
+        y = F(t).rms_norm(x, (5,), w)
+        loss = (y * y * t.linspace(-1, 1, y.numel()).reshape(y.shape)).sum()
+        gx, gw = t.autograd.grad(loss, (x, w), create_graph=True)
+        return (gx * gx).sum() + (gw * gw).sum()
+    check(second_order, [(3, 4, 5), (5,)], lib=True, atol=1e-4, rtol=1e-4, grad_atol=1e-3,
+          grad_rtol=1e-3, dtype=np.float64)

@@ -180,3 +180,29 @@ def test_default_layer_init_statistics_match_torch(make, name, bound_fn):
     assert abs(got.std() - bound / math.sqrt(3)) < 0.03 * bound
     assert abs(got.mean()) < 0.03 * bound
     assert abs(got.std() - want.std()) < 0.04 * bound
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.BatchNorm1d(5), lambda nn: nn.BatchNorm2d(4, affine=True),
+    lambda nn: nn.LayerNorm((2, 3)), lambda nn: nn.GroupNorm(2, 4), lambda nn: nn.RMSNorm(6),
+    lambda nn: nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+])
+def test_default_norm_init_equals_torch_exactly(make):
+    t, m = make(torch.nn), make(lf.nn)
+    want = {k: to_numpy(v) for k, v in t.state_dict().items()}
+    got = {k: to_numpy(v) for k, v in m.state_dict().items()}
+    assert list(got) == list(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        assert got[k].dtype == want[k].dtype, k
+
+
+def test_lazy_linear_default_init_statistics_after_materializing():
+    lf.manual_seed(0)
+    m = lf.nn.LazyLinear(3000)
+    m(lf.ones(1, 300))
+    bound = 1 / math.sqrt(300)
+    for p in (m.weight, m.bias):
+        v = p.detach().numpy()
+        assert v.min() >= -bound and v.max() <= bound
+        assert abs(v.std() - bound / math.sqrt(3)) < 0.05 * bound

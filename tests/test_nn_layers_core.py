@@ -479,3 +479,17 @@ def test_instance_norm_errors_match_torch():
                        [np.ones((2, 4, 5), np.float32)], ValueError)
     _raises_like_torch(lambda nn: nn.InstanceNorm2d(3), [np.ones((2, 3), np.float32)],
                        ValueError)
+
+
+@pytest.mark.parametrize("cls,shape,kw", [
+    ("LazyBatchNorm1d", (4, 3), {}), ("LazyBatchNorm1d", (4, 3, 5), {"bias": False}),
+    ("LazyBatchNorm2d", (2, 3, 4, 4), {"momentum": None}),
+    ("LazyBatchNorm2d", (2, 3, 4, 4), {"affine": False, "track_running_stats": False}),
+    ("LazyBatchNorm3d", (2, 3, 2, 2, 2), {}),
+])
+def test_lazy_batchnorm_infers_features_and_matches_torch(cls, shape, kw):
+    check_structure(lambda nn: getattr(nn, cls)(**kw))
+    t, m = check_module(lambda nn: getattr(nn, cls)(**kw), [shape], steps=2)
+    # torch leaves num_features at 0 when nothing was lazy (no affine, no running stats)
+    assert type(m).__name__ == cls.replace("Lazy", "") and m.num_features == t.num_features
+    assert repr(m) == repr(t)

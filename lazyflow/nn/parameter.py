@@ -81,14 +81,6 @@ class UninitializedTensorMixin:
     def __repr__(self, *, tensor_contents=None) -> str:
         return f"<{type(self).__name__}>"
 
-    def _unsupported(self, *a, **k):
-        raise ValueError(
-            f"Attempted to use an uninitialized parameter in {type(self).__name__}. This error "
-            "happens when you are using a `LazyModule` or explicitly manipulating "
-            "`torch.nn.parameter.UninitializedParameter` objects. When using LazyModules Call "
-            "`forward` with a dummy batch to initialize the parameters before calling torch "
-            "functions")
-
     def __deepcopy__(self, memo):
         new = type(self)(requires_grad=self._rg, device=self._lazy_device,
                          dtype=self._lazy_dtype)

@@ -7,7 +7,8 @@ import warnings
 
 import numpy as np
 
-from ...autograd.grad_mode import no_grad
+from ...autograd.function import Function
+from ...autograd.grad_mode import is_grad_enabled, no_grad
 from ...frontend.random import rand
 from ...frontend.tensor import Tensor, _cpp_type_name, _torch_type_name
 from ...ir import dtypes as D
@@ -239,6 +240,69 @@ def _scale_row_grads(rows: Tensor, flat: Tensor, padding_idx, by_freq: bool) -> 
 
 
 # ----------------------------------------------------------------------------- normalization
+class _Normalize(Function):
+    """y = (x - mean) * rsqrt(var + eps) [* w] [+ b], statistics over `dims`, with the
+    closed-form backward (about half the kernels of differentiating mean/var/rsqrt):
+    dx = rstd * (gx^ - mean(gx^) - x^ * mean(gx^ * x^)), gx^ = g * w.
+    With center=False it is RMS normalization (var -> mean(x^2), no mean terms).
+    Also returns mean and biased var (not differentiable) for running statistics. Under
+    create_graph the backward rebuilds the statistics from x with recorded ops, so double
+    backward stays exact."""
+
+    @staticmethod
+    def _stats(x, dims, eps, center):
+        if center:
+            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+            rstd = (var + eps).rsqrt()
+            return (x - mean) * rstd, rstd, mean, var
+        ms = (x * x).mean(dim=dims, keepdim=True)
+        rstd = (ms + eps).rsqrt()
+        return x * rstd, rstd, ms, ms
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, dims, pshape, eps, center=True):
+        xhat, rstd, mean, var = _Normalize._stats(x, dims, eps, center)
+        y = xhat if weight is None else xhat * weight.reshape(pshape)
+        if bias is not None:
+            y = y + bias.reshape(pshape)
+        ctx.save_for_backward(x, weight, xhat, rstd)
+        ctx.dims, ctx.pshape, ctx.eps, ctx.center = dims, pshape, eps, center
+        ctx.mark_non_differentiable(mean, var)
+        ctx.set_materialize_grads(False)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, g, _g_mean, _g_var):
+        if g is None:
+            return None, None, None, None, None, None, None
+        x, weight, xhat, rstd = ctx.saved_tensors
+        dims, pshape = ctx.dims, ctx.pshape
+        if is_grad_enabled():
+            xhat, rstd, _, _ = _Normalize._stats(x, dims, ctx.eps, ctx.center)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gw = gb = None
+        param_dims = tuple(i for i, s in enumerate(pshape) if s == 1 and x.shape[i] != 1)
+        if need_x:
+            gxh = g if weight is None else g * weight.reshape(pshape)
+            gx = gxh - xhat * (gxh * xhat).mean(dim=dims, keepdim=True)
+            if ctx.center:
+                gx = gx - gxh.mean(dim=dims, keepdim=True)
+            gx = rstd * gx
+        if need_w:
+            gw = (g * xhat).sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
+        if need_b:      # a bias comes with a weight of the same shape (see _normalize)
+            gb = g.sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
+        return gx, gw, gb, None, None, None, None
+
+
+def _normalize(x: Tensor, weight, bias, dims: tuple, pshape: tuple, eps: float):
+    """(y, mean, biased var) through `_Normalize` (a bias without a weight is added outside)."""
+    if bias is not None and weight is None:
+        y, mean, var = _Normalize.apply(x, None, None, dims, pshape, eps)
+        return y + bias.reshape(pshape), mean, var
+    return _Normalize.apply(x, weight, bias, dims, pshape, eps)
+
+
 def _check_same_dtype(input: Tensor, *others: Tensor | None) -> None:
     """torch's CPU norms accept float parameters only with a float input of the same dtype
     (half/bfloat16 inputs may use float parameters)."""
@@ -273,7 +337,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError("Expected more than 1 value per channel when training, got input "
                              f"size {input.shape}")
-        var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+        out, mean, var = _normalize(input, weight, bias, dims, bshape, eps)
         if running_mean is not None or running_var is not None:
             with no_grad():
                 if running_mean is not None:
@@ -283,12 +347,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                     unbiased = var.detach().reshape(c) * (n / (n - 1))
                     running_var.mul_(1.0 - momentum).add_(
                         unbiased.to(running_var.dtype) * momentum)
-    else:
-        if running_mean is None or running_var is None:
-            var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
-        else:
-            mean = running_mean.reshape(bshape).to(input.dtype)
-            var = running_var.reshape(bshape).to(input.dtype)
+        return out
+    if running_mean is None or running_var is None:
+        return _normalize(input, weight, bias, dims, bshape, eps)[0]
+    mean = running_mean.reshape(bshape).to(input.dtype)
+    var = running_var.reshape(bshape).to(input.dtype)
     out = (input - mean) * (var + eps).rsqrt()
     if weight is not None:
         out = out * weight.reshape(bshape)
@@ -315,13 +378,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     ns = _check_normalized_shape(input, normalized_shape)
     _check_same_dtype(input, weight, bias)
     dims = tuple(range(input.ndim - len(ns), input.ndim))
-    var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
-    out = (input - mean) * (var + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    pshape = (1,) * (input.ndim - len(ns)) + ns
+    return _normalize(input, weight, bias, dims, pshape, eps)[0]
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
@@ -337,8 +395,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                            f"num_groups={num_groups}")
     _check_same_dtype(input, weight, bias)
     g = input.reshape(n, num_groups, -1)
-    var, mean = g.var_mean(dim=2, correction=0, keepdim=True)
-    out = ((g - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    out = _normalize(g, None, None, (2,), (1, 1, 1), eps)[0].reshape(*input.shape)
     bshape = _channel_shape(input)
     if weight is not None:
         out = out * weight.reshape(bshape)
@@ -355,10 +412,8 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         eps = float(np.finfo(np.float32 if input.dtype.name == "bfloat16"
                              else input.dtype.np).eps)
     dims = tuple(range(input.ndim - len(ns), input.ndim))
-    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    return out
+    pshape = (1,) * (input.ndim - len(ns)) + ns
+    return _Normalize.apply(input, weight, None, dims, pshape, eps, False)[0]
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,
@@ -378,7 +433,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
             raise ValueError("Expected more than 1 spatial element when training, got input "
                              f"size {input.shape}")
         dims = tuple(range(2, input.ndim))
-        var, mean = input.var_mean(dim=dims, correction=0, keepdim=True)
+        out, mean, var = _normalize(input, weight, bias, dims, bshape, eps)
         with no_grad():
             if running_mean is not None:
                 batch_mean = mean.detach().reshape(n, c).mean(0)
@@ -386,12 +441,12 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
             if running_var is not None:
                 unbiased = var.detach().reshape(n, c).mean(0) * (spatial / (spatial - 1))
                 running_var.mul_(1.0 - momentum).add_(unbiased * momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise RuntimeError("Expected running_mean and running_var to be defined when "
-                               "use_input_stats is false")
-        mean = running_mean.reshape(bshape)
-        var = running_var.reshape(bshape)
+        return out
+    if running_mean is None or running_var is None:
+        raise RuntimeError("Expected running_mean and running_var to be defined when "
+                           "use_input_stats is false")
+    mean = running_mean.reshape(bshape)
+    var = running_var.reshape(bshape)
     out = (input - mean) * (var + eps).rsqrt()
     if weight is not None:
         out = out * weight.reshape(bshape)

@@ -113,9 +113,12 @@ def _check_name(name, kind: str) -> None:
         raise KeyError(f'{kind} name can\'t be empty string ""')
 
 
-def _typename(t) -> str:
+def _typename(value) -> str:
+    """torch's name for a value in assignment errors ('torch.FloatTensor', 'int')."""
+    if not isinstance(value, Tensor):
+        return type(value).__name__
     from ...frontend.tensor import _torch_type_name
-    return f"torch.{_torch_type_name(t.dtype)}Tensor"
+    return f"torch.{_torch_type_name(value.dtype)}Tensor"
 
 
 class Module:
@@ -192,8 +195,8 @@ class Module:
             self._parameters[name] = None
             return
         if not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{_typename(param) if isinstance(param, Tensor) else type(param).__name__}' "  # noqa: E501
-                            f"object to parameter '{name}' (torch.nn.Parameter or None required)")
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
         if param.grad_fn is not None:
             raise ValueError(
                 f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
@@ -224,8 +227,8 @@ class Module:
             return
         if params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{_typename(value) if isinstance(value, Tensor) else type(value).__name__}' "  # noqa: E501
-                                f"as parameter '{name}' (torch.nn.Parameter or None expected)")
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                "(torch.nn.Parameter or None expected)")
             self.register_parameter(name, value)
             return
         modules = d.get("_modules")
