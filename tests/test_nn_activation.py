@@ -311,3 +311,60 @@ def test_logsigmoid_second_derivative():
         res[lib] = (g.detach().numpy(), gg.numpy())
     np.testing.assert_allclose(res[lf][0], res[torch][0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(res[lf][1], res[torch][1], rtol=1e-5, atol=1e-7)
+
+
+def test_rrelu_eval_matches_torch_and_training_draws_slopes_in_range():
+    for args in [(), (0.1, 0.4)]:
+        check(lambda lib, x, a=args: F(lib).rrelu(x, *a), shapes=[(4, 6)], lib=True)
+        check(lambda lib, x, a=args: F(lib).rrelu(x * 1.0, *a, inplace=True),
+              shapes=[(4, 6)], lib=True)
+    x = lf.tensor(np.linspace(-3, 3, 2000, dtype=np.float32), requires_grad=True)
+    y = F(lf).rrelu(x, 0.1, 0.4, training=True)
+    y.sum().backward()
+    xv, yv, g = x.detach().numpy(), y.detach().numpy(), x.grad.numpy()
+    pos = xv > 0
+    np.testing.assert_array_equal(yv[pos], xv[pos])
+    np.testing.assert_array_equal(g[pos], 1.0)
+    slope = g[~pos]
+    assert ((slope >= 0.1) & (slope <= 0.4)).all() and slope.std() > 0.05
+    np.testing.assert_allclose(yv[~pos], xv[~pos] * slope, rtol=1e-6)
+
+
+def test_rrelu_and_softmax2d_modules():
+    check_structure(lambda nn: nn.RReLU())
+    check_structure(lambda nn: nn.RReLU(0.2, 0.3, inplace=True))
+    check_module(lambda nn: nn.RReLU(0.2, 0.3), [(3, 5)], modes=("eval",))
+    m = lf.nn.RReLU()
+    x = lf.full((1000,), -1.0)
+    a, b = m(x).numpy(), m(x).numpy()
+    assert not np.array_equal(a, b)  # fresh slopes every call in training
+    check_structure(lambda nn: nn.Softmax2d())
+    check_module(lambda nn: nn.Softmax2d(), [(2, 3, 4, 5)])
+    check_module(lambda nn: nn.Softmax2d(), [(3, 4, 5)])
+    check_raises(lambda t: t.nn.Softmax2d()(t.ones(3, 4)), ValueError)
+
+
+def test_gumbel_softmax_samples_the_softmax_distribution():
+    lf.manual_seed(0)
+    logits = lf.tensor([[0.0, 1.0, 2.0]]).expand(20000, 3)
+    soft = F(lf).gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(soft.sum(-1).numpy(), 1.0, rtol=1e-5)
+    hard = F(lf).gumbel_softmax(logits, hard=True).numpy()
+    assert set(np.unique(hard)) == {0.0, 1.0} and (hard.sum(-1) == 1).all()
+    want = torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).numpy()
+    np.testing.assert_allclose(hard.mean(0), want, atol=0.015)
+    with pytest.warns(UserWarning, match="eps"):
+        F(lf).gumbel_softmax(logits[:2], eps=1e-5)
+
+
+def test_gumbel_softmax_hard_passes_the_soft_gradient():
+    lf.manual_seed(1)
+    x = lf.randn(6, 4, requires_grad=True)
+    w = lf.randn(6, 4)
+    lf.manual_seed(2)
+    (F(lf).gumbel_softmax(x, tau=0.7, hard=True) * w).sum().backward()
+    g_hard = x.grad.numpy()
+    x.grad = None
+    lf.manual_seed(2)
+    (F(lf).gumbel_softmax(x, tau=0.7) * w).sum().backward()
+    np.testing.assert_allclose(g_hard, x.grad.numpy(), rtol=1e-6, atol=1e-7)

@@ -148,3 +148,18 @@ def test_pairwise_distance_of_identical_points_without_eps(p):
 def test_cosine_similarity_zero_vector_gradient():
     check(lambda lib, a, b: F(lib).cosine_similarity(a, b),
           vals=[np.zeros((2, 3), np.float32), np.ones((2, 3), np.float32)], lib=True)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("rows", [5, 2, 1, 0])
+def test_pdist(p, rows):
+    # forward only for 0 rows: torch's own pdist backward crashes (segfault) on an empty input
+    check(lambda lib, x: F(lib).pdist(x, p), shapes=[(rows, 3)], lib=True,
+          forward_only=rows == 0)
+
+
+def test_pdist_errors():
+    check_raises(lambda t: t.nn.functional.pdist(t.ones(3)), RuntimeError)
+    check_raises(lambda t: t.nn.functional.pdist(t.ones(3, 4, 2)), RuntimeError)
+    check_raises(lambda t: t.nn.functional.pdist(t.ones(3, 4), p=-1), RuntimeError)
+    check_raises(lambda t: t.nn.functional.pdist(t.ones(3, 4).long()), RuntimeError)

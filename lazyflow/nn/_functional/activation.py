@@ -20,7 +20,7 @@ __all__ = [
     "selu_", "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "softmax",
     "log_softmax", "softmin", "softplus", "softsign", "hardtanh", "hardtanh_", "hardswish",
     "hardsigmoid", "threshold", "threshold_", "logsigmoid", "glu", "tanhshrink", "softshrink",
-    "hardshrink",
+    "hardshrink", "rrelu", "rrelu_", "gumbel_softmax",
 ]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -73,6 +73,22 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     return leaky_relu(input, negative_slope, inplace=True)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+          training: bool = False, inplace: bool = False) -> Tensor:
+    """Leaky ReLU whose negative slope is drawn from U(lower, upper) per element in training
+    (lazyflow's generator, so the draws differ from torch's) and is their mean in eval."""
+    _require_float(input, "rrelu_with_noise_cpu")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slope = lf.rand_like(input) * (upper - lower) + lower
+    return _finish(input, lf.where(input > 0, input, input * slope), inplace)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -182,6 +198,21 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     if dtype is not None:
         input = input.to(dtype)
     return lf.softmax(-input, dim)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """softmax((logits + Gumbel noise) / tau); `hard` returns one-hot codes with the soft
+    gradient (straight-through). The noise comes from lazyflow's generator."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    gumbels = -lf.empty_like(logits).exponential_().log()
+    y_soft = lf.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = lf.zeros_like(logits).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

@@ -8,7 +8,7 @@ import lazyflow as lf
 
 from ...frontend.tensor import Tensor
 
-__all__ = ["normalize", "cosine_similarity", "pairwise_distance", "one_hot"]
+__all__ = ["normalize", "cosine_similarity", "pairwise_distance", "pdist", "one_hot"]
 
 
 def known_values(t: Tensor) -> np.ndarray | None:
@@ -56,6 +56,21 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     """||x1 - x2 + eps||_p over the last dim (eps added to the difference, as torch)."""
     last = max(x1.ndim, x2.ndim) - 1
     return lf.norm(x1 - x2 + eps, p, last, keepdim=keepdim)
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """||x_i - x_j||_p for every row pair i < j, in row-major order of the upper triangle."""
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if not input.is_floating_point():
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    rows = input.shape[0]
+    i, j = np.triu_indices(rows, k=1)
+    first = input.index_select(0, lf.tensor(i, device=input.device))
+    second = input.index_select(0, lf.tensor(j, device=input.device))
+    return lf.norm(first - second, p, 1)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

@@ -11,7 +11,10 @@ barrier instead, and BCE inputs are not range-checked (see docs/nn.md).
 
 from __future__ import annotations
 
+import math
 import warnings
+
+import numpy as np
 
 import lazyflow as lf
 
@@ -22,7 +25,10 @@ from .distance import known_values, pairwise_distance
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
-    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+    "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss",
+    "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss",
+    "triplet_margin_with_distance_loss", "ctc_loss",
 ]
 # (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
@@ -487,3 +493,303 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
         d_neg = lf.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
     loss = lf.clamp_min(d_pos - d_neg + margin, 0.0)
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- further losses
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """exp(x) - t x (log_input) or x - t log(x + eps); `full` adds Stirling's term for t > 1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if log_input:
+        loss = lf.exp(input) - target * input
+    else:
+        loss = input - target * lf.log(input + eps)
+    if full:
+        safe = lf.where(target > 1, target, lf.ones_like(target))
+        stirling = safe * lf.log(safe) - safe + 0.5 * lf.log(2 * math.pi * safe)
+        loss = loss + lf.where(target > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log(max(var, eps)) + (x - t)^2 / max(var, eps)) (+ 0.5 log(2 pi) if `full`).
+
+    torch rejects negative variances by reading `var` (a barrier here): they are checked when
+    already computed; a pending negative variance is clamped to eps like a small one.
+    """
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = lf.ones_like(input) * var
+    else:
+        vals = known_values(var)
+        if vals is not None and (vals < 0).any():
+            raise ValueError("var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(
+                v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    # torch clamps a copy of var in place under no_grad: the clamp is invisible to autograd
+    var = var + (lf.clamp_min(var, eps) - var).detach()
+    diff = input - target
+    loss = 0.5 * (lf.log(var) + diff * diff / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """x where t == 1, max(0, margin - x) where t == -1 (torch's formula for other values)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    zeros = lf.zeros_like(input)
+    margin_part = lf.where(target != 1, lf.clamp_min(margin - input, 0.0), zeros)
+    self_part = lf.where(target != -1, input, zeros)
+    return _reduce(margin_part + self_part, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                     reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-t x)), torch's formula (it overflows to inf as torch's does)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.requires_grad:
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect "
+                           "to argument 'target'. This input cannot have requires_grad True.")
+    return _reduce(lf.log1p(lf.exp(-input * target)), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> Tensor:
+    """Mean over classes of the per-class logistic loss; one value per sample."""
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(class_dim) / input.shape[class_dim]
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average: bool | None = None,
+                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """sum over j != y of max(0, margin - x[y] + x[j])^p (times weight[y]), over C."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    if input.ndim > 2 or input.ndim == 0 or input.shape[-1] == 0:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    batch = input.shape[0] if input.ndim == 2 else 1
+    if target.ndim > 1 or target.numel() != batch:
+        raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal to "
+                           f"the number of input samples (batch size). Expected target size "
+                           f"[{batch}], but got {list(target.shape)}. Input has shape "
+                           f"{list(input.shape)}.")
+    if target.dtype is not lf.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_dtype_name(target)}")
+    classes = input.shape[-1]
+    if weight is not None and weight.numel() != classes:
+        raise RuntimeError(f"inconsistent weight size, expected {classes} but got "
+                           f"{list(weight.shape)}")
+    vals = known_values(target)
+    if vals is not None and vals.size and ((vals < 0) | (vals >= classes)).any():
+        raise RuntimeError("target out of range")
+    x = input.reshape(batch, classes)
+    y = lf.where(target < 0, classes, target).reshape(batch, 1)  # negatives fail in gather
+    z = margin - x.gather(1, y) + x
+    z = lf.where(z > 0, z, 0.0)  # torch's gradient is zero at z == 0
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight.gather(0, y.reshape(-1)).reshape(batch, 1)
+    others = lf.arange(classes, device=input.device).reshape(1, classes) != y
+    loss = lf.where(others, z, 0.0).sum(1) / classes
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                           reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """For each target class y (the row's indices up to the first -1) and each non-target
+    class k: max(0, 1 - x[y] + x[k]), summed and divided by C. Pairs are compared densely,
+    (N, C, C), as torch's kernel loops over them."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if input.ndim > 2 or input.ndim == 0 or input.shape[-1] == 0:
+        raise RuntimeError(f"Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: "
+                           f"{list(input.shape)}")
+    if target.dtype is not lf.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_dtype_name(target)}")
+    classes = input.shape[-1]
+    vals = known_values(target)
+    if vals is not None and vals.size and ((vals < -1) | (vals >= classes)).any():
+        raise RuntimeError("argument #2 'target' is out of range")
+    x = input.reshape(-1, classes)
+    t = target.reshape(-1, classes)
+    listed = lf.cumprod((t >= 0).long(), dim=1) > 0  # entries before the first -1
+    safe = lf.where(listed, lf.where(t < -1, classes, t), 0)  # other negatives fail in gather
+    counts = lf.zeros_like(x).scatter_add(1, safe, listed.to(x.dtype))
+    is_target = counts > 0
+    z = 1 - x.gather(1, safe).unsqueeze(2) + x.unsqueeze(1)  # [n, j, k]
+    z = lf.where(z > 0, z, 0.0)
+    pairs = listed.unsqueeze(2) & ~is_target.unsqueeze(1)
+    loss = lf.where(pairs, z, 0.0).sum((1, 2)) / classes
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function=None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """The triplet loss with any distance (pairwise_distance by default)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have "
+                           f"the same number of dimensions, but got: anchor {anchor.ndim}D, "
+                           f"positive {positive.ndim}D, and negative {negative.ndim}D inputs")
+    distance = distance_function if distance_function is not None else pairwise_distance
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = lf.minimum(d_neg, distance(positive, negative))
+    return _reduce(lf.clamp_min(margin + d_pos - d_neg, 0.0), reduction)
+
+
+# ---------------------------------------------------------------- CTC
+
+def _length_list(lengths, name: str) -> list[int]:
+    """CTC lengths as Python ints: they fix the loop and the masks (a barrier if pending)."""
+    if isinstance(lengths, Tensor):
+        return [int(v) for v in lengths.detach().reshape(-1).tolist()]
+    if isinstance(lengths, (list, tuple)):
+        return [int(v) for v in lengths]
+    raise TypeError(f"ctc_loss(): argument '{name}' must be a tuple of ints or a Tensor, not "
+                    f"{type(lengths).__name__}")
+
+
+def _safe_log(x: Tensor) -> Tensor:
+    """log(x) that is -inf at 0 without a NaN gradient (0 contributes no gradient)."""
+    positive = x > 0
+    return lf.log(lf.where(positive, x, lf.ones_like(x))) + lf.where(positive, 0.0, -math.inf)
+
+
+def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist temporal classification loss (torch's semantics and reductions).
+
+    The forward recursion runs in probability space with a per-step normalization (Graves'
+    scaled alphas), recorded as one graph over the longest input; autograd differentiates it.
+    The lengths are read as Python ints (they shape the masks).
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    in_lens = _length_list(input_lengths, "input_lengths")
+    tg_lens = _length_list(target_lengths, "target_lengths")
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+        targets = targets.reshape(1, -1)
+    if log_probs.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got "
+                           f"{log_probs.ndim}-D")
+    steps, batch, classes = log_probs.shape
+    if len(in_lens) != batch:
+        raise RuntimeError("input_lengths must be of size batch_size")
+    if len(tg_lens) != batch:
+        raise RuntimeError("target_lengths must be of size batch_size")
+    if not 0 <= blank < classes:
+        raise RuntimeError("blank must be in label range")
+    for v in in_lens:
+        if v > steps:
+            raise RuntimeError(f"Expected input_lengths to have value at most {steps}, but got "
+                               f"value {v} (while checking arguments for "
+                               f"ctc_loss_allocate_outputs)")
+    width = max(tg_lens, default=0)
+    if targets.ndim == 2:
+        if width > targets.shape[1]:
+            raise RuntimeError(f"Expected tensor to have size at least {width} at dimension 1, "
+                               f"but got size {targets.shape[1]} for argument #2 'targets' "
+                               f"(while checking arguments for ctc_loss_allocate_outputs)")
+        padded = targets[:, :width].long()
+    else:
+        offsets = np.cumsum([0] + tg_lens[:-1])
+        index = np.array([[o + min(s, n - 1) if n else 0 for s in range(width)]
+                          for o, n in zip(offsets, tg_lens)], np.int64).reshape(batch, width)
+        if sum(tg_lens) > targets.shape[0]:
+            raise RuntimeError(f"Expected tensor to have size at least {sum(tg_lens)} at "
+                               f"dimension 0, but got size {targets.shape[0]} for argument #2 "
+                               f"'targets' (while checking arguments for "
+                               f"ctc_loss_allocate_outputs)")
+        flat = targets.long() if targets.numel() else lf.zeros(1, dtype=lf.int64)
+        padded = flat[lf.tensor(index.reshape(-1) if index.size else np.zeros(0, np.int64))]
+        padded = padded.reshape(batch, width)
+    ext_len = 2 * width + 1
+    pos = np.arange(ext_len)
+    lens = np.array(tg_lens)
+    valid = pos[None, :] < (2 * lens + 1)[:, None]                       # (N, L)
+    label_pos = valid & (pos[None, :] % 2 == 1)
+    blanks = lf.full((batch, width), blank, dtype=lf.int64)
+    ext = lf.cat([lf.stack([blanks, padded], 2).reshape(batch, 2 * width),
+                  lf.full((batch, 1), blank, dtype=lf.int64)], 1)
+    ext = lf.where(lf.tensor(label_pos), ext, blank)                      # padding -> blank
+    skip_ok = lf.tensor(label_pos[:, 2:]) & (ext[:, 2:] != ext[:, :-2])
+    skip = lf.cat([lf.zeros(batch, 2, dtype=log_probs.dtype),
+                   skip_ok.to(log_probs.dtype)], 1) if ext_len > 2 else None
+    valid_t = lf.tensor(valid.astype(np.float64)).to(log_probs.dtype)
+    emit = lf.exp(log_probs).gather(2, ext.unsqueeze(0).expand(steps, batch, ext_len))
+    start = lf.tensor((pos[None, :] < 2) & valid).to(log_probs.dtype)
+    alpha = emit[0] * start
+    total = alpha.sum(1)
+    log_scale = _safe_log(total)
+    alpha = alpha / lf.where(total > 0, total, lf.ones_like(total)).unsqueeze(1)
+    zero_col = lf.zeros(batch, 1, dtype=log_probs.dtype)
+    for t in range(1, max(in_lens, default=0)):
+        shifted = lf.cat([zero_col, alpha[:, :-1]], 1)
+        new = alpha + shifted
+        if skip is not None:
+            new = new + lf.cat([zero_col, shifted[:, :-1]], 1) * skip
+        new = new * emit[t] * valid_t
+        total = new.sum(1)
+        new = new / lf.where(total > 0, total, lf.ones_like(total)).unsqueeze(1)
+        active = lf.tensor(np.array(in_lens) > t)
+        alpha = lf.where(active.unsqueeze(1), new, alpha)
+        log_scale = log_scale + lf.where(active, _safe_log(total), 0.0)
+    last = lf.tensor((2 * lens).reshape(batch, 1))
+    end = alpha.gather(1, last).squeeze(1)
+    if width:
+        before = lf.tensor(np.maximum(2 * lens - 1, 0).reshape(batch, 1))
+        end = end + alpha.gather(1, before).squeeze(1) * lf.tensor(lens > 0).to(end.dtype)
+    loss = -(log_scale + _safe_log(end))
+    no_input = np.array(in_lens) == 0
+    if no_input.any():  # no frames: only an empty target has an alignment
+        fixed = np.where(lens == 0, 0.0, math.inf)
+        loss = lf.where(lf.tensor(no_input), lf.tensor(fixed).to(loss.dtype), loss)
+    if zero_infinity:
+        loss = lf.where(lf.isinf(loss), 0.0, loss)
+    if reduction == "mean":
+        return (loss / lf.tensor(np.maximum(lens, 1)).to(loss.dtype)).mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape(()) if unbatched else loss
