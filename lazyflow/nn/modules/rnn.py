@@ -110,7 +110,7 @@ class _LSTMSequence(Function):
         for k in reversed(range(len(ctx.order))):
             t = ctx.order[k]
             h_prev, c_prev, s, i, f, g, o, tc, m = ctx.steps_saved[k]
-            dh = dh + d_out[t]
+            dh = dh + d_out.select(0, t)
             d_h[t] = dh
             dm = dh if w_hr is None else lf.matmul(dh, w_hr)
             do = dm * tc
