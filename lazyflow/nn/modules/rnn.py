@@ -332,6 +332,8 @@ class RNNBase(Module):
 
     def _run(self, input, hx, cx):
         x = input.transpose(0, 1) if self.batch_first else input
+        if x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         out, h_n, c_n = _rnn_forward(self.mode, x, hx, cx, self._layer_weights(),
                                      self.num_layers, self.bidirectional, self.dropout,
                                      self.training)
