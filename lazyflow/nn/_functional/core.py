@@ -15,7 +15,7 @@ from ...ir import dtypes as D
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "alpha_dropout", "feature_alpha_dropout", "embedding", "batch_norm", "layer_norm",
-           "group_norm", "rms_norm", "instance_norm"]
+           "group_norm", "rms_norm", "instance_norm", "embedding_bag"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -237,6 +237,77 @@ def _scale_row_grads(rows: Tensor, flat: Tensor, padding_idx, by_freq: bool) -> 
     if padding_idx is not None and not by_freq:
         return rows.where(s > 0, rows.detach())
     return rows * s + (rows * (1.0 - s)).detach()
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
+    """Sum/mean/max of embedding rows per bag. Bags are the rows of a 2-D input, or the runs
+    of a 1-D input starting at `offsets`. Each position's bag is a cumulative count of the
+    (sorted) offsets scattered onto positions, and the reduction is one index_add (sum, mean)
+    or scatter amax (max): O(indices + bags) work and no barrier on the offsets' values."""
+    from ...frontend.factories import arange
+    if input.ndim not in (1, 2):
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.ndim}")
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences. However, found "
+                             f"offsets of type {type(offsets)}")
+        b, length = input.shape
+        offsets = arange(0, b * length, length, device=input.device)
+        input = input.reshape(-1)
+        include_last_offset = False
+    elif offsets is None or offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor but got None" if offsets is None
+                         else "offsets has to be a 1D Tensor")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                "on GitHub.")
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: If per_sample_weights ({per_sample_weights.shape})"
+                             f" is not None, then it must have the same shape as the input "
+                             f"({input.shape})")
+    if sparse:
+        raise NotImplementedError("embedding_bag(sparse=True): sparse gradients are not "
+                                  "supported")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    rows = embedding(input, weight, None, max_norm, norm_type, scale_grad_by_freq)
+    n = input.shape[0]
+    starts = offsets[:-1] if include_last_offset else offsets
+    bags = starts.shape[0]
+    pos = arange(n, device=input.device)
+    # bag of each position: the last start <= position; positions outside every bag (past
+    # the final offset, or padding) go to an extra scratch bag that is dropped at the end
+    marks = pos.new_zeros(n + 1).index_add(0, starts.clamp(max=n), starts.new_ones(bags))
+    bag_of = marks[:n].cumsum(0) - 1          # offsets are sorted: count starts <= position
+    outside = bag_of < 0
+    if include_last_offset:
+        outside = outside | (pos >= offsets[-1])
+    if padding_idx is not None:
+        outside = outside | (input == padding_idx)
+    bag_of = bag_of.where(~outside, bags)
+    if mode == "max":
+        index = bag_of.unsqueeze(1).expand(n, rows.shape[1])
+        best = rows.new_zeros(bags + 1, rows.shape[1]).scatter_reduce(
+            0, index, rows, "amax", include_self=False)
+        return best[:bags]
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.unsqueeze(1)
+    out = rows.new_zeros(bags + 1, rows.shape[1]).index_add(0, bag_of, rows)[:bags]
+    if mode == "mean":
+        counts = rows.new_zeros(bags + 1).index_add(0, bag_of, rows.new_ones(n))[:bags]
+        out = out / counts.clamp(min=1.0).unsqueeze(1)
+    return out
 
 
 # ----------------------------------------------------------------------------- normalization
