@@ -13,7 +13,9 @@ Also printed: the CPU-time ratio (process time; less sensitive than wall time to
 shared machine), executions and compiles per step, the split of lazyflow's step between recording
 (Python) and graph execution, and the CPU time of each IR op's kernels in one step.
 
-Run:  PYTHONPATH=. python bench/bench_cnn.py [--repeats 7] [--steps 20] [--threads 1]
+Run:  PYTHONPATH=. python bench/bench_cnn.py [--repeats 7] [--steps 20] [--threads 1] [--keep-heap]
+``--keep-heap`` stops glibc from unmapping large freed arrays (each lazyflow step allocates fresh
+multi-megabyte columns and gradients; faulting their pages in again costs more than the kernels).
 Both libraries use the same thread count. The machine is noisy: compare ratios.
 """
 
@@ -112,6 +114,22 @@ def record_only(s: Setup, steps: int) -> float:
     return statistics.median(times)
 
 
+def keep_heap_memory() -> bool:
+    """glibc: serve large arrays from the heap and never trim it, so a step's multi-megabyte
+    temporaries reuse already-mapped pages instead of faulting fresh ones in (mmap/munmap per
+    array). Affects both libraries in this process alike. Returns False where unavailable."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    ok = libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    ok &= libc.mallopt(m_trim_threshold, 1 << 30)
+    ok &= libc.mallopt(m_top_pad, 64 * 1024 * 1024)
+    return bool(ok)
+
+
 def cpu_per_step(s: Setup, steps: int) -> float:
     t0 = time.process_time()
     for _ in range(steps):
@@ -161,7 +179,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--keep-heap", action="store_true",
+                    help="glibc mallopt: no mmap/trim for large arrays (see keep_heap_memory)")
     args = ap.parse_args()
+    if args.keep_heap and not keep_heap_memory():
+        print("(--keep-heap: mallopt unavailable, running with the default allocator)")
     torch.set_num_threads(args.threads)
     ts = Setup(torch)
     ls = Setup(lf, ts.state())
@@ -175,7 +197,8 @@ def main() -> None:
         t_times.append(time_steps(ts, args.steps))
         l_times.append(time_steps(ls, args.steps))
     tm, lm = statistics.median(t_times), statistics.median(l_times)
-    print(f"LeNet training step, batch {BATCH}, 1x28x28, SGD, {args.threads} thread(s)")
+    print(f"LeNet training step, batch {BATCH}, 1x28x28, SGD, {args.threads} thread(s)"
+          + (", heap kept (mallopt)" if args.keep_heap else ""))
     print(f"  torch eager : {tm * 1e3:8.2f} ms/step   (loss after warm-up {t_loss:.5f})")
     print(f"  lazyflow    : {lm * 1e3:8.2f} ms/step   (loss after warm-up {l_loss:.5f})")
     print(f"  ratio lazyflow/torch: {lm / tm:.2f}   (target <= 1.5)")

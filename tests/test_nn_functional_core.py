@@ -105,3 +105,13 @@ def test_norms_double_backward_matches_torch(name, fn):
         shapes = [(6, 5), (5,), (5,)]
     check(second_order, shapes, lib=True, atol=1e-4, rtol=1e-4, grad_atol=1e-3,
           grad_rtol=1e-3, dtype=np.float64)
+
+
+def test_rms_norm_double_backward_matches_torch():
+    def second_order(t, x, w):
+        y = F(t).rms_norm(x, (5,), w)
+        loss = (y * y * t.linspace(-1, 1, y.numel()).reshape(y.shape)).sum()
+        gx, gw = t.autograd.grad(loss, (x, w), create_graph=True)
+        return (gx * gx).sum() + (gw * gw).sum()
+    check(second_order, [(3, 4, 5), (5,)], lib=True, atol=1e-4, rtol=1e-4, grad_atol=1e-3,
+          grad_rtol=1e-3, dtype=np.float64)

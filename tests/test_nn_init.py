@@ -206,3 +206,27 @@ def test_lazy_linear_default_init_statistics_after_materializing():
         v = p.detach().numpy()
         assert v.min() >= -bound and v.max() <= bound
         assert abs(v.std() - bound / math.sqrt(3)) < 0.05 * bound
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5])
+def test_sparse_init_zeroes_a_fixed_count_per_column_like_torch(sparsity):
+    shape = (40, 500)
+    torch.manual_seed(0)
+    lf.manual_seed(0)
+    want = to_numpy(torch.nn.init.sparse_(torch.empty(shape), sparsity, std=0.1))
+    got = to_numpy(lf.nn.init.sparse_(lf.empty(shape), sparsity, std=0.1))
+    np.testing.assert_array_equal((got == 0).sum(0), (want == 0).sum(0))
+    per_row = (got == 0).mean(1)          # zero positions spread uniformly over rows
+    assert np.abs(per_row - sparsity).max() < 0.1
+    nz = got[got != 0]
+    assert abs(nz.std() - want[want != 0].std()) < 0.01
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions"):
+        lf.nn.init.sparse_(lf.empty(3), 0.1)
+
+
+def test_deprecated_init_aliases_warn_like_torch():
+    for name in ("uniform", "normal", "xavier_uniform", "kaiming_normal", "orthogonal"):
+        with pytest.warns(FutureWarning, match=f"nn.init.{name}` is now deprecated"):
+            getattr(lf.nn.init, name)(lf.empty(3, 4))
+    with pytest.warns(FutureWarning):
+        assert lf.nn.init.constant(lf.empty(2), 3.0).sum().item() == 6

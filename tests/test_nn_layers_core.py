@@ -493,3 +493,56 @@ def test_lazy_batchnorm_infers_features_and_matches_torch(cls, shape, kw):
     # torch leaves num_features at 0 when nothing was lazy (no affine, no running stats)
     assert type(m).__name__ == cls.replace("Lazy", "") and m.num_features == t.num_features
     assert repr(m) == repr(t)
+
+
+BAG_IDX = np.array([1, 2, 4, 5, 4, 3, 2, 9, 0, 0], dtype=np.int64)
+BAG_OFF = np.array([0, 0, 3, 7], dtype=np.int64)       # an empty first bag
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("kw", [{}, {"padding_idx": 4}, {"include_last_offset": True},
+                                {"max_norm": 1.0}])
+def test_embedding_bag_with_offsets_matches_torch(mode, kw):
+    offsets = np.append(BAG_OFF, 10) if kw.get("include_last_offset") else BAG_OFF
+    modes = ("train",) if "max_norm" in kw else ("train", "eval")
+    check_module(lambda nn: nn.EmbeddingBag(10, 3, mode=mode, **kw), inputs=[BAG_IDX, offsets],
+                 modes=modes)
+    check_structure(lambda nn: nn.EmbeddingBag(10, 3, mode=mode, **kw))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_2d_input_and_per_sample_weights_match_torch(mode):
+    idx = np.array([[1, 2, 3], [4, 4, 0]], np.int64)
+    check_module(lambda nn: nn.EmbeddingBag(10, 3, mode=mode), inputs=[idx])
+    psw = np.linspace(0.5, 2.0, 10).astype(np.float32)
+    check_module(lambda nn: nn.EmbeddingBag(10, 3, mode="sum"),
+                 inputs=[BAG_IDX, BAG_OFF, psw])
+
+
+def test_embedding_bag_errors_match_torch():
+    def calls(lib):
+        e = lib.nn.EmbeddingBag(10, 3)
+        long = lib.int64
+        return [lambda: e(lib.ones(2, 2, 2, dtype=long)),
+                lambda: e(lib.ones(2, 2, dtype=long), lib.tensor([0])),
+                lambda: e(lib.ones(4, dtype=long)),
+                lambda: e(lib.ones(4, dtype=long), lib.tensor([0, 2]), lib.ones(4)),
+                lambda: lib.nn.EmbeddingBag(10, 3, mode="sum")(
+                    lib.ones(4, dtype=long), lib.tensor([0, 2]), lib.ones(3))]
+    for tc, lc in zip(calls(torch), calls(lf)):
+        with pytest.raises((ValueError, NotImplementedError)) as te:
+            tc()
+        with pytest.raises(te.type) as le:
+            lc()
+        want = str(te.value).replace("torch.Size", "lazyflow.Size").replace(
+            "<class 'torch.Tensor'>", "<class 'lazyflow.frontend.tensor.Tensor'>")
+        assert str(le.value) == want
+
+
+def test_embedding_bag_is_lazy_in_its_offsets():
+    e = lf.nn.EmbeddingBag(10, 3, mode="sum")
+    idx, off = lf.tensor(BAG_IDX), lf.tensor(BAG_OFF)
+    lf.mark_step()
+    before = lf.debug.counter_value("Execute")
+    e(idx, off).sum().backward()
+    assert lf.debug.counter_value("Execute") == before

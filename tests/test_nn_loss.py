@@ -894,3 +894,88 @@ def test_small_model_trains_like_torch(loss_name):
     for name, value in l_model.state_dict().items():
         np.testing.assert_allclose(value.numpy(), t_sd[name].numpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=name)
+
+
+# ---------------------------------------------------------------- CTC
+# Gradients are compared with respect to the logits fed through log_softmax: torch's own
+# gradient with respect to log_probs carries an extra exp(log_probs) term (it assumes a
+# log_softmax follows), which that log_softmax cancels.
+
+def _ctc_case(steps=8, batch=3, classes=5, width=4, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((steps, batch, classes)).astype(np.float32)
+    targets = rng.integers(1, classes, (batch, width)).astype(np.int64)
+    return logits, targets
+
+
+_FULL, _MIXED, _SHORT = ([8, 8, 8], [4, 4, 4]), ([8, 6, 5], [4, 2, 3]), ([8, 5, 3], [4, 0, 1])
+
+
+@pytest.mark.parametrize("layout,reduction,lens", [
+    ("padded", "mean", _FULL), ("padded", "sum", _MIXED), ("padded", "none", _SHORT),
+    ("concatenated", "none", _MIXED), ("concatenated", "mean", _SHORT),
+    ("tensor_lengths", "mean", _MIXED), ("tensor_lengths", "none", _FULL),
+])
+def test_ctc_loss(layout, reduction, lens):
+    in_lens, tg_lens = lens
+    logits, targets = _ctc_case()
+    targets[0, 1] = targets[0, 2]  # a repeated label: the skip transition is forbidden there
+
+    def run(lib, x):
+        lp = x.log_softmax(2)
+        tg = lib.tensor(targets)
+        il, tl = in_lens, tg_lens
+        if layout == "concatenated":
+            tg = lib.tensor(np.concatenate([targets[i, :n] for i, n in enumerate(tg_lens)]))
+        if layout == "tensor_lengths":
+            il, tl = lib.tensor(in_lens), lib.tensor(tg_lens)
+        return F(lib).ctc_loss(lp, tg, il, tl, reduction=reduction)
+    check(run, vals=[logits], lib=True, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("blank", [0, 4])
+def test_ctc_loss_blank_and_unbatched(blank):
+    logits, targets = _ctc_case(batch=1, classes=5)
+    targets = np.where(targets == blank, 2, targets)
+    check(lambda lib, x: F(lib).ctc_loss(x.log_softmax(1), lib.tensor(targets[0]), [8], [4],
+                                         blank=blank, reduction="none"),
+          vals=[logits[:, 0]], lib=True, rtol=1e-4, atol=1e-5)
+    check(lambda lib, x: F(lib).ctc_loss(x.log_softmax(2), lib.tensor(targets), [7], [3],
+                                         blank=blank),
+          vals=[logits], lib=True, rtol=1e-4, atol=1e-5)
+
+
+def test_ctc_loss_impossible_alignments():
+    logits, targets = _ctc_case()
+    # sample 0 has 1 frame for 4 labels: infinite loss
+    check(lambda lib, x: F(lib).ctc_loss(x.log_softmax(2), lib.tensor(targets), [1, 8, 8],
+                                         [4, 2, 3], reduction="none"),
+          vals=[logits], lib=True, forward_only=True, rtol=1e-4)
+    check(lambda lib, x: F(lib).ctc_loss(x.log_softmax(2), lib.tensor(targets), [1, 8, 8],
+                                         [4, 2, 3], zero_infinity=True),
+          vals=[logits], lib=True, rtol=1e-4, atol=1e-5)
+    check(lambda lib, x: F(lib).ctc_loss(x.log_softmax(2), lib.tensor(targets), [0, 8, 0],
+                                         [0, 2, 3], reduction="none"),
+          vals=[logits], lib=True, forward_only=True, rtol=1e-4)
+
+
+def test_ctc_loss_errors_and_module():
+    f = "ctc_loss"
+    lp = lambda t: t.zeros(6, 2, 4).log_softmax(2)  # noqa: E731
+    tg = lambda t: t.ones(2, 3).long()  # noqa: E731
+    for fn, exc in [
+        (lambda t: getattr(t.nn.functional, f)(lp(t), tg(t), [7, 5], [3, 2]), RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(lp(t), tg(t), [6, 5], [4, 2]), RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(lp(t), tg(t), [6, 5], [3, 2], blank=4),
+         RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(lp(t), tg(t), [6, 5, 4], [3, 2]), RuntimeError),
+        (lambda t: getattr(t.nn.functional, f)(lp(t), tg(t), 6, 3), TypeError),
+        (lambda t: getattr(t.nn.functional, f)(lp(t), tg(t), [6, 5], [3, 2], reduction="avg"),
+         ValueError),
+    ]:
+        check_raises(fn, exc)
+    check_structure(lambda nn: nn.CTCLoss(blank=2, zero_infinity=True))
+    logits, targets = _ctc_case()
+    check_module(lambda nn: nn.CTCLoss(), inputs=[np.log(probs(8, 3, 5, dim=2)), targets],
+                 kwargs={"input_lengths": [8, 7, 6], "target_lengths": [4, 3, 2]},
+                 input_grad=False)

@@ -584,3 +584,15 @@ def test_common_init_idioms_write_into_the_parameter():
     assert isinstance(m.weight, lf.nn.Parameter) and m.weight.is_leaf
     w = m.weight.detach().numpy()
     assert m.weight.requires_grad and np.abs(w).max() <= (6 / 5) ** 0.5 and np.all(w != 1)
+
+
+def test_lazy_modules_pickle_and_initialize_independently():
+    m = lf.nn.Sequential(lf.nn.LazyLinear(3), lf.nn.LazyBatchNorm1d())
+    m2 = pickle.loads(pickle.dumps(m))
+    assert isinstance(m2[0].weight, lf.nn.UninitializedParameter) and m2[0].weight.requires_grad
+    assert isinstance(m2[1].running_mean, lf.nn.UninitializedBuffer)
+    m2(lf.ones(4, 5))
+    m2(lf.ones(4, 5))
+    assert repr(m2[0]) == "Linear(in_features=5, out_features=3, bias=True)"
+    assert not m2[0]._forward_pre_hooks and len(m[0]._forward_pre_hooks) == 1
+    assert lf.nn.parameter.is_lazy(m[0].weight)

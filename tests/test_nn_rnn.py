@@ -145,6 +145,8 @@ def test_errors():
     check_raises(lambda t: t.nn.LSTM(I, H, dropout=1.5), ValueError)
     check_raises(lambda t: t.nn.LSTM(I, H, bias=1), TypeError)
     check_raises(lambda t: t.nn.LSTM(0, H), ValueError)
+    check_raises(lambda t: t.nn.LSTM(I, H)(t.zeros(0, N, I)), RuntimeError)
+    check_raises(lambda t: t.nn.GRU(I, H, batch_first=True)(t.zeros(N, 0, I)), RuntimeError)
     e = check_raises(lambda t: t.nn.GRU(I, H)(t.zeros(T, N, I), t.zeros(1, 2, H)), RuntimeError)
     assert "Expected hidden size (1, 3, 5), got [1, 2, 5]" in str(e)
 

@@ -119,3 +119,31 @@ def test_parameters_to_vector_is_differentiable():
     m = lf.nn.Linear(2, 2)
     (lf.nn.utils.parameters_to_vector(m.parameters()) ** 2).sum().backward()
     np.testing.assert_allclose(m.weight.grad.numpy(), 2 * m.weight.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pad_sequence_matches_torch_with_gradients(batch_first, side):
+    from parity import check
+
+    def fn(t, a, b, c):
+        return t.nn.utils.rnn.pad_sequence([a, b, c], batch_first=batch_first,
+                                           padding_value=-1.5, padding_side=side)
+    check(fn, [(3, 2), (5, 2), (1, 2)], lib=True)
+
+
+def test_pad_sequence_errors_and_unpad_round_trip():
+    for lib in (torch, lf):
+        pad = lib.nn.utils.rnn.pad_sequence
+        with pytest.raises(RuntimeError, match="empty list"):
+            pad([])
+        with pytest.raises(RuntimeError, match="padding_side"):
+            pad([lib.ones(2)], padding_side="mid")
+        with pytest.raises(RuntimeError, match="must match the size"):
+            pad([lib.ones(2, 3), lib.ones(2, 4)])
+    seqs = [lf.arange(3.0), lf.arange(5.0), lf.arange(1.0)]
+    for bf in (False, True):
+        padded = lf.nn.utils.rnn.pad_sequence(seqs, batch_first=bf)
+        back = lf.nn.utils.rnn.unpad_sequence(padded, lf.tensor([3, 5, 1]), batch_first=bf)
+        for a, b in zip(back, seqs):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -81,11 +81,19 @@ class UninitializedTensorMixin:
     def __repr__(self, *, tensor_contents=None) -> str:
         return f"<{type(self).__name__}>"
 
+    def __reduce_ex__(self, protocol):
+        return (_rebuild_uninitialized, (type(self), bool(self._rg), self._lazy_device,
+                                         self._lazy_dtype.name))
+
     def __deepcopy__(self, memo):
         new = type(self)(requires_grad=self._rg, device=self._lazy_device,
                          dtype=self._lazy_dtype)
         memo[id(self)] = new
         return new
+
+
+def _rebuild_uninitialized(cls, requires_grad: bool, device, dtype_name: str):
+    return cls(requires_grad=requires_grad, device=device, dtype=D.as_dtype(dtype_name))
 
 
 def _uninit_new(cls, requires_grad, device, dtype):

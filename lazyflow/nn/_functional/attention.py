@@ -334,14 +334,14 @@ class _SplitHeads(Function):
         return lf.stack([gq, gk, gv]).permute(*inverse), None
 
 
-def packed_self_attention(x, batch_first: bool, num_heads: int, in_proj_weight, in_proj_bias,
+def _packed_self_attention(x, batch_first: bool, num_heads: int, in_proj_weight, in_proj_bias,
                           out_proj_weight, out_proj_bias, attn_mask=None,
                           key_padding_mask=None, dropout_p: float = 0.0, is_causal: bool = False):
     """MultiheadAttention(x, x, x, need_weights=False) for batched x with packed weights.
 
     Same values as multi_head_attention_forward, without its sequence-first reshuffles: one
     GEMM, a view to (3, N, H, L, hd), attention, one permute back. Masks are canonical (float
-    or None). Not public: MultiheadAttention picks it when the call allows."""
+    or None). MultiheadAttention picks it when the call allows."""
     _mha_shape_check(x, x, x, key_padding_mask, attn_mask, num_heads)
     if batch_first:
         bsz, seq, embed_dim = x.shape

@@ -15,7 +15,7 @@ from ...ir import dtypes as D
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "alpha_dropout", "feature_alpha_dropout", "embedding", "batch_norm", "layer_norm",
-           "group_norm", "rms_norm", "instance_norm"]
+           "group_norm", "rms_norm", "instance_norm", "embedding_bag"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -239,25 +239,105 @@ def _scale_row_grads(rows: Tensor, flat: Tensor, padding_idx, by_freq: bool) -> 
     return rows * s + (rows * (1.0 - s)).detach()
 
 
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
+    """Sum/mean/max of embedding rows per bag. Bags are the rows of a 2-D input, or the runs
+    of a 1-D input starting at `offsets`. Each position's bag is a cumulative count of the
+    (sorted) offsets scattered onto positions, and the reduction is one index_add (sum, mean)
+    or scatter amax (max): O(indices + bags) work and no barrier on the offsets' values."""
+    from ...frontend.factories import arange
+    if input.ndim not in (1, 2):
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.ndim}")
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences. However, found "
+                             f"offsets of type {type(offsets)}")
+        b, length = input.shape
+        offsets = arange(0, b * length, length, device=input.device)
+        input = input.reshape(-1)
+        include_last_offset = False
+    elif offsets is None or offsets.ndim != 1:
+        raise ValueError("offsets has to be a 1D Tensor but got None" if offsets is None
+                         else "offsets has to be a 1D Tensor")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                "on GitHub.")
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(f"embedding_bag: If per_sample_weights ({per_sample_weights.shape})"
+                             f" is not None, then it must have the same shape as the input "
+                             f"({input.shape})")
+    if sparse:
+        raise NotImplementedError("embedding_bag(sparse=True): sparse gradients are not "
+                                  "supported")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    rows = embedding(input, weight, None, max_norm, norm_type, scale_grad_by_freq)
+    n = input.shape[0]
+    starts = offsets[:-1] if include_last_offset else offsets
+    bags = starts.shape[0]
+    pos = arange(n, device=input.device)
+    # bag of each position: the last start <= position; positions outside every bag (past
+    # the final offset, or padding) go to an extra scratch bag that is dropped at the end
+    marks = pos.new_zeros(n + 1).index_add(0, starts.clamp(max=n), starts.new_ones(bags))
+    bag_of = marks[:n].cumsum(0) - 1          # offsets are sorted: count starts <= position
+    outside = bag_of < 0
+    if include_last_offset:
+        outside = outside | (pos >= offsets[-1])
+    if padding_idx is not None:
+        outside = outside | (input == padding_idx)
+    bag_of = bag_of.where(~outside, bags)
+    if mode == "max":
+        index = bag_of.unsqueeze(1).expand(n, rows.shape[1])
+        best = rows.new_zeros(bags + 1, rows.shape[1]).scatter_reduce(
+            0, index, rows, "amax", include_self=False)
+        return best[:bags]
+    if per_sample_weights is not None:
+        rows = rows * per_sample_weights.unsqueeze(1)
+    out = rows.new_zeros(bags + 1, rows.shape[1]).index_add(0, bag_of, rows)[:bags]
+    if mode == "mean":
+        counts = rows.new_zeros(bags + 1).index_add(0, bag_of, rows.new_ones(n))[:bags]
+        out = out / counts.clamp(min=1.0).unsqueeze(1)
+    return out
+
+
 # ----------------------------------------------------------------------------- normalization
 class _Normalize(Function):
     """y = (x - mean) * rsqrt(var + eps) [* w] [+ b], statistics over `dims`, with the
     closed-form backward (about half the kernels of differentiating mean/var/rsqrt):
     dx = rstd * (gx^ - mean(gx^) - x^ * mean(gx^ * x^)), gx^ = g * w.
+    With center=False it is RMS normalization (var -> mean(x^2), no mean terms).
     Also returns mean and biased var (not differentiable) for running statistics. Under
     create_graph the backward rebuilds the statistics from x with recorded ops, so double
     backward stays exact."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, dims, pshape, eps):
-        var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
-        rstd = (var + eps).rsqrt()
-        xhat = (x - mean) * rstd
+    def _stats(x, dims, eps, center):
+        if center:
+            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+            rstd = (var + eps).rsqrt()
+            return (x - mean) * rstd, rstd, mean, var
+        ms = (x * x).mean(dim=dims, keepdim=True)
+        rstd = (ms + eps).rsqrt()
+        return x * rstd, rstd, ms, ms
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, dims, pshape, eps, center=True):
+        xhat, rstd, mean, var = _Normalize._stats(x, dims, eps, center)
         y = xhat if weight is None else xhat * weight.reshape(pshape)
         if bias is not None:
             y = y + bias.reshape(pshape)
         ctx.save_for_backward(x, weight, xhat, rstd)
-        ctx.dims, ctx.pshape, ctx.eps = dims, pshape, eps
+        ctx.dims, ctx.pshape, ctx.eps, ctx.center = dims, pshape, eps, center
         ctx.mark_non_differentiable(mean, var)
         ctx.set_materialize_grads(False)
         return y, mean, var
@@ -265,25 +345,25 @@ class _Normalize(Function):
     @staticmethod
     def backward(ctx, g, _g_mean, _g_var):
         if g is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         x, weight, xhat, rstd = ctx.saved_tensors
         dims, pshape = ctx.dims, ctx.pshape
         if is_grad_enabled():
-            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
-            rstd = (var + ctx.eps).rsqrt()
-            xhat = (x - mean) * rstd
+            xhat, rstd, _, _ = _Normalize._stats(x, dims, ctx.eps, ctx.center)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         param_dims = tuple(i for i, s in enumerate(pshape) if s == 1 and x.shape[i] != 1)
         if need_x:
             gxh = g if weight is None else g * weight.reshape(pshape)
-            gx = rstd * (gxh - gxh.mean(dim=dims, keepdim=True)
-                         - xhat * (gxh * xhat).mean(dim=dims, keepdim=True))
+            gx = gxh - xhat * (gxh * xhat).mean(dim=dims, keepdim=True)
+            if ctx.center:
+                gx = gx - gxh.mean(dim=dims, keepdim=True)
+            gx = rstd * gx
         if need_w:
             gw = (g * xhat).sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
         if need_b:      # a bias comes with a weight of the same shape (see _normalize)
             gb = g.sum(dim=param_dims, keepdim=True).reshape(*weight.shape)
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None, None, None
 
 
 def _normalize(x: Tensor, weight, bias, dims: tuple, pshape: tuple, eps: float):
@@ -403,10 +483,8 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         eps = float(np.finfo(np.float32 if input.dtype.name == "bfloat16"
                              else input.dtype.np).eps)
     dims = tuple(range(input.ndim - len(ns), input.ndim))
-    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    return out
+    pshape = (1,) * (input.ndim - len(ns)) + ns
+    return _Normalize.apply(input, weight, None, dims, pshape, eps, False)[0]
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,

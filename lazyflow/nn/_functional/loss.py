@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
+
 import lazyflow as lf
 
 from ...frontend.tensor import Tensor
@@ -26,7 +28,7 @@ __all__ = [
     "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss", "poisson_nll_loss",
     "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
     "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss",
-    "triplet_margin_with_distance_loss",
+    "triplet_margin_with_distance_loss", "ctc_loss",
 ]
 # (BinaryCrossEntropy, the autograd Function behind binary_cross_entropy, is not exported)
 
@@ -673,3 +675,121 @@ def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative
     if swap:
         d_neg = lf.minimum(d_neg, distance(positive, negative))
     return _reduce(lf.clamp_min(margin + d_pos - d_neg, 0.0), reduction)
+
+
+# ---------------------------------------------------------------- CTC
+
+def _length_list(lengths, name: str) -> list[int]:
+    """CTC lengths as Python ints: they fix the loop and the masks (a barrier if pending)."""
+    if isinstance(lengths, Tensor):
+        return [int(v) for v in lengths.detach().reshape(-1).tolist()]
+    if isinstance(lengths, (list, tuple)):
+        return [int(v) for v in lengths]
+    raise TypeError(f"ctc_loss(): argument '{name}' must be a tuple of ints or a Tensor, not "
+                    f"{type(lengths).__name__}")
+
+
+def _safe_log(x: Tensor) -> Tensor:
+    """log(x) that is -inf at 0 without a NaN gradient (0 contributes no gradient)."""
+    positive = x > 0
+    return lf.log(lf.where(positive, x, lf.ones_like(x))) + lf.where(positive, 0.0, -math.inf)
+
+
+def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
+             blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist temporal classification loss (torch's semantics and reductions).
+
+    The forward recursion runs in probability space with a per-step normalization (Graves'
+    scaled alphas), recorded as one graph over the longest input; autograd differentiates it.
+    The lengths are read as Python ints (they shape the masks).
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    in_lens = _length_list(input_lengths, "input_lengths")
+    tg_lens = _length_list(target_lengths, "target_lengths")
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+        targets = targets.reshape(1, -1)
+    if log_probs.ndim != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D, got "
+                           f"{log_probs.ndim}-D")
+    steps, batch, classes = log_probs.shape
+    if len(in_lens) != batch:
+        raise RuntimeError("input_lengths must be of size batch_size")
+    if len(tg_lens) != batch:
+        raise RuntimeError("target_lengths must be of size batch_size")
+    if not 0 <= blank < classes:
+        raise RuntimeError("blank must be in label range")
+    for v in in_lens:
+        if v > steps:
+            raise RuntimeError(f"Expected input_lengths to have value at most {steps}, but got "
+                               f"value {v} (while checking arguments for "
+                               f"ctc_loss_allocate_outputs)")
+    width = max(tg_lens, default=0)
+    if targets.ndim == 2:
+        if width > targets.shape[1]:
+            raise RuntimeError(f"Expected tensor to have size at least {width} at dimension 1, "
+                               f"but got size {targets.shape[1]} for argument #2 'targets' "
+                               f"(while checking arguments for ctc_loss_allocate_outputs)")
+        padded = targets[:, :width].long()
+    else:
+        offsets = np.cumsum([0] + tg_lens[:-1])
+        index = np.array([[o + min(s, n - 1) if n else 0 for s in range(width)]
+                          for o, n in zip(offsets, tg_lens)], np.int64).reshape(batch, width)
+        if sum(tg_lens) > targets.shape[0]:
+            raise RuntimeError(f"Expected tensor to have size at least {sum(tg_lens)} at "
+                               f"dimension 0, but got size {targets.shape[0]} for argument #2 "
+                               f"'targets' (while checking arguments for "
+                               f"ctc_loss_allocate_outputs)")
+        flat = targets.long() if targets.numel() else lf.zeros(1, dtype=lf.int64)
+        padded = flat[lf.tensor(index.reshape(-1) if index.size else np.zeros(0, np.int64))]
+        padded = padded.reshape(batch, width)
+    ext_len = 2 * width + 1
+    pos = np.arange(ext_len)
+    lens = np.array(tg_lens)
+    valid = pos[None, :] < (2 * lens + 1)[:, None]                       # (N, L)
+    label_pos = valid & (pos[None, :] % 2 == 1)
+    blanks = lf.full((batch, width), blank, dtype=lf.int64)
+    ext = lf.cat([lf.stack([blanks, padded], 2).reshape(batch, 2 * width),
+                  lf.full((batch, 1), blank, dtype=lf.int64)], 1)
+    ext = lf.where(lf.tensor(label_pos), ext, blank)                      # padding -> blank
+    skip_ok = lf.tensor(label_pos[:, 2:]) & (ext[:, 2:] != ext[:, :-2])
+    skip = lf.cat([lf.zeros(batch, 2, dtype=log_probs.dtype),
+                   skip_ok.to(log_probs.dtype)], 1) if ext_len > 2 else None
+    valid_t = lf.tensor(valid.astype(np.float64)).to(log_probs.dtype)
+    emit = lf.exp(log_probs).gather(2, ext.unsqueeze(0).expand(steps, batch, ext_len))
+    start = lf.tensor((pos[None, :] < 2) & valid).to(log_probs.dtype)
+    alpha = emit[0] * start
+    total = alpha.sum(1)
+    log_scale = _safe_log(total)
+    alpha = alpha / lf.where(total > 0, total, lf.ones_like(total)).unsqueeze(1)
+    zero_col = lf.zeros(batch, 1, dtype=log_probs.dtype)
+    for t in range(1, max(in_lens, default=0)):
+        shifted = lf.cat([zero_col, alpha[:, :-1]], 1)
+        new = alpha + shifted
+        if skip is not None:
+            new = new + lf.cat([zero_col, shifted[:, :-1]], 1) * skip
+        new = new * emit[t] * valid_t
+        total = new.sum(1)
+        new = new / lf.where(total > 0, total, lf.ones_like(total)).unsqueeze(1)
+        active = lf.tensor(np.array(in_lens) > t)
+        alpha = lf.where(active.unsqueeze(1), new, alpha)
+        log_scale = log_scale + lf.where(active, _safe_log(total), 0.0)
+    last = lf.tensor((2 * lens).reshape(batch, 1))
+    end = alpha.gather(1, last).squeeze(1)
+    if width:
+        before = lf.tensor(np.maximum(2 * lens - 1, 0).reshape(batch, 1))
+        end = end + alpha.gather(1, before).squeeze(1) * lf.tensor(lens > 0).to(end.dtype)
+    loss = -(log_scale + _safe_log(end))
+    no_input = np.array(in_lens) == 0
+    if no_input.any():  # no frames: only an empty target has an alignment
+        fixed = np.where(lens == 0, 0.0, math.inf)
+        loss = lf.where(lf.tensor(no_input), lf.tensor(fixed).to(loss.dtype), loss)
+    if zero_infinity:
+        loss = lf.where(lf.isinf(loss), 0.0, loss)
+    if reduction == "mean":
+        return (loss / lf.tensor(np.maximum(lens, 1)).to(loss.dtype)).mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss.reshape(()) if unbatched else loss

@@ -7,8 +7,8 @@ import lazyflow as lf
 from .. import init
 from .._functional.attention import (
     _canonical_mask,
+    _packed_self_attention,
     multi_head_attention_forward,
-    packed_self_attention,
 )
 from ..parameter import Parameter
 from .linear import Linear
@@ -95,7 +95,7 @@ class MultiheadAttention(Module):
         if (is_batched and not need_weights and query is key and key is value
                 and self._qkv_same_embed_dim and self.bias_k is None and not self.add_zero_attn
                 and query.shape[-1] == self.embed_dim):
-            out = packed_self_attention(
+            out = _packed_self_attention(
                 query, self.batch_first, self.num_heads, self.in_proj_weight,
                 self.in_proj_bias, self.out_proj.weight, self.out_proj.bias, attn_mask,
                 key_padding_mask, self.dropout if self.training else 0.0, is_causal)

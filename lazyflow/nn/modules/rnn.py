@@ -1,8 +1,9 @@
 """RNN/LSTM/GRU and their cells.
 
 A sequence is recorded as one lazy graph: the input projection of every time step is one GEMM
-(hoisted out of the loop), then a Python loop records the recurrent GEMM and the fused gate
-math per step. The graph compiles once per (sequence length, batch, options) and is cached.
+(hoisted out of the loop), then a Python loop records the recurrent GEMM and the gate math per
+step. The graph compiles once per (sequence length, batch, options) and is cached. The LSTM
+recurrence is one autograd Function with a hand-written backward through time.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ class _LSTMSequence(Function):
         saved = []  # per processed step: (h_prev, c_prev, s, i, f, g, o, tc, m)
         for t in order:
             s = lf.sigmoid(steps[t] + lf.matmul(h, w_scaled))
-            i, f, o = s[:, :hidden], s[:, hidden:2 * hidden], s[:, 3 * hidden:]
-            g = s[:, 2 * hidden:3 * hidden] * 2.0 - 1.0
+            # narrow records faster than indexing (no index parsing): this loop is per step
+            i, f, o = s.narrow(1, 0, hidden), s.narrow(1, hidden, hidden), s.narrow(1, 3 * hidden,
+                                                                                  hidden)
+            g = s.narrow(1, 2 * hidden, hidden) * 2.0 - 1.0
             c_prev, h_prev = c, h
             c = f * c + i * g
             tc = lf.tanh(c)
@@ -107,7 +110,7 @@ class _LSTMSequence(Function):
         for k in reversed(range(len(ctx.order))):
             t = ctx.order[k]
             h_prev, c_prev, s, i, f, g, o, tc, m = ctx.steps_saved[k]
-            dh = dh + d_out[t]
+            dh = dh + d_out.select(0, t)
             d_h[t] = dh
             dm = dh if w_hr is None else lf.matmul(dh, w_hr)
             do = dm * tc
@@ -329,6 +332,8 @@ class RNNBase(Module):
 
     def _run(self, input, hx, cx):
         x = input.transpose(0, 1) if self.batch_first else input
+        if x.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         out, h_n, c_n = _rnn_forward(self.mode, x, hx, cx, self._layer_weights(),
                                      self.num_layers, self.bidirectional, self.dropout,
                                      self.training)
