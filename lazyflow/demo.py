@@ -202,11 +202,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "then show the loss curve, generated text, the compile/execute metrics, and "
                     "the training step's IR and generated code.")
     p.add_argument("--quick", action="store_true",
-                   help="a small model for 40 steps (under a minute on 2 cores; used by the tests)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 500, quick 40)")
+                   help="a small model for 150 steps (under a minute on 2 cores; used by the tests)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 1200, quick 150)")
     p.add_argument("--batch", type=int, default=32, help="sequences per batch (default 32)")
     p.add_argument("--context", type=int, default=64, help="characters per sequence (default 64)")
-    p.add_argument("--d-model", type=int, default=None, help="model width (default 96, quick 48)")
+    p.add_argument("--d-model", type=int, default=None, help="model width (default 128, quick 64)")
     p.add_argument("--layers", type=int, default=None, help="blocks (default 2, quick 1)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
@@ -219,8 +219,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="folder for the IR, generated code, loss curve and metrics")
     args = p.parse_args(argv)
     q = args.quick
-    args.steps = args.steps or (40 if q else 500)
-    args.d_model = args.d_model or (48 if q else 96)
+    args.steps = args.steps or (150 if q else 1200)
+    args.d_model = args.d_model or (64 if q else 128)
     args.layers = args.layers or (1 if q else 2)
     args.sample_chars = args.sample_chars if args.sample_chars is not None else (60 if q else 240)
     if args.device == "cuda" and not lf.cuda.is_available():
