@@ -203,10 +203,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "the training step's IR and generated code.")
     p.add_argument("--quick", action="store_true",
                    help="a small model for 150 steps (under a minute on 2 cores; used by the tests)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 1200, quick 150)")
+    p.add_argument("--steps", type=int, default=None, help="steps (default 1200, quick 150)")
     p.add_argument("--batch", type=int, default=32, help="sequences per batch (default 32)")
     p.add_argument("--context", type=int, default=64, help="characters per sequence (default 64)")
-    p.add_argument("--d-model", type=int, default=None, help="model width (default 128, quick 64)")
+    p.add_argument("--d-model", type=int, default=None, help="width (default 128, quick 64)")
     p.add_argument("--layers", type=int, default=None, help="blocks (default 2, quick 1)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
