@@ -202,7 +202,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "then show the loss curve, generated text, the compile/execute metrics, and "
                     "the training step's IR and generated code.")
     p.add_argument("--quick", action="store_true",
-                   help="a small model for 150 steps (under a minute on 2 cores; used by the tests)")
+                   help="a small model, 150 steps (under a minute on 2 cores; the tests run it)")
     p.add_argument("--steps", type=int, default=None, help="steps (default 1200, quick 150)")
     p.add_argument("--batch", type=int, default=32, help="sequences per batch (default 32)")
     p.add_argument("--context", type=int, default=64, help="characters per sequence (default 64)")
