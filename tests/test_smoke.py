@@ -47,10 +47,3 @@ def test_backward_matches_torch():
     (xl.tanh() * xl).sum().backward()
     (xt.tanh() * xt).sum().backward()
     np.testing.assert_allclose(xl.grad.numpy(), xt.grad.numpy(), rtol=1e-10)
-
-
-def test_demo_quick_runs(capsys):
-    from lazyflow import demo
-    demo.main(["--quick"])
-    out = capsys.readouterr().out
-    assert "loss" in out and "UncachedCompile" in out
