@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 
 from .dce import DeadCodeElimination
+from .fusion import Fusion
 from .manager import FixedPoint, Pass, PassContext, PassManager
 
 __all__ = ["default_pipeline", "optimize", "PassManager", "PassContext", "FixedPoint", "Pass",
-           "DeadCodeElimination", "optimization_enabled"]
+           "DeadCodeElimination", "Fusion", "optimization_enabled"]
 
 
 def optimization_enabled() -> bool:
@@ -21,7 +22,7 @@ def optimization_enabled() -> bool:
 def default_pipeline() -> PassManager:
     if not optimization_enabled():
         return PassManager([DeadCodeElimination()])
-    return PassManager([DeadCodeElimination()])
+    return PassManager([DeadCodeElimination(), Fusion()])
 
 
 def optimize(g, ctx: PassContext | None = None) -> PassContext:
