@@ -79,13 +79,13 @@ def _domain(members: list) -> tuple:
     for n in members:
         if n.op in LIBRARY_OPS:
             return n.shape
-    best = ()
+    best = None
     for n in members:
         kind = OPS[n.op].kind
         shape = n.inputs[0].shape if kind in (REDUCTION, ROW) else n.shape
-        if (numel(shape), len(shape)) > (numel(best), len(best)):
+        if best is None or (numel(shape), len(shape)) > (numel(best), len(best)):
             best = shape
-    return best
+    return best if best is not None else ()
 
 
 def make_plan(members: list, outputs: set) -> Plan:
