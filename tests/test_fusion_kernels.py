@@ -141,18 +141,16 @@ def _graph_of(*tensors) -> Graph:
 
 
 def test_non_convex_candidate_is_refused_with_reason():
-    # a -> matmul -> b and a -> b: fusing a with b would leave the group and re-enter it
-    x, w = _x(8, 8), _x(8, 8, seed=1)
-    a = lf.exp(x)
-    b = (a @ w) + a
+    # a -> cumsum -> b and a -> b: fusing a with b would leave the group and re-enter it
+    a = lf.exp(_x(8, 8))
+    b = lf.cumsum(a, dim=1) + a
     g = _graph_of(b)
     ctx = PassContext()
     Fusion().run(g, ctx)
     verify(g)
     reasons = [r for p, r in ctx.refusals if p == "fusion"]
     assert any("not convex" in r for r in reasons), reasons
-    ops = [n.op for n in g.nodes]
-    assert ops.count("matmul") == 1 or "fusion" in ops
+    assert [n.op for n in g.nodes].count("exp") == 1 and "cumsum" in [n.op for n in g.nodes]
 
 
 def test_input_cap_is_respected_and_refusal_recorded():
@@ -233,3 +231,47 @@ def test_autograd_step_graph_fuses():
     before = r.num_nodes
     assert "fusion" in r.optimized_ir
     assert r.num_kernels < before
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_graphs_stay_schedulable_and_correct(seed, monkeypatch):
+    """Random DAGs of fusible and non-fusible ops: the pass keeps the group graph acyclic
+    (it asserts so), the verifier passes, and values equal the unfused ones."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((6, 6))
+
+    def build():
+        vals = [lf.tensor(base.astype(np.float32))]
+        for _ in range(25):
+            a = vals[rng.integers(len(vals))]
+            b = vals[rng.integers(len(vals))]
+            k = rng.integers(7)
+            if k == 0:
+                v = lf.tanh(a) + b
+            elif k == 1:
+                v = a * b - 0.5
+            elif k == 2:
+                v = lf.cumsum(a, dim=1) * 0.1
+            elif k == 3:
+                v = (a @ b) * 0.1
+            elif k == 4:
+                v = a - a.sum(dim=1, keepdim=True) * 0.2
+            elif k == 5:
+                v = lf.softmax(a + b, dim=-1)
+            else:
+                v = a + a.amax(dim=0) * 0.3
+            vals.append(v)
+        return vals[-4:]
+
+    state = rng.bit_generator.state
+    outs = build()
+    g = _graph_of(*outs)
+    Fusion().run(g, PassContext())
+    verify(g)
+    fused = [o.numpy() for o in outs]
+    monkeypatch.setenv("LAZYFLOW_OPT", "0")
+    lf.debug.clear_compile_cache()
+    rng.bit_generator.state = state
+    plain = [o.numpy() for o in build()]
+    for f, p in zip(fused, plain):
+        np.testing.assert_allclose(f, p, rtol=1e-5, atol=1e-5)

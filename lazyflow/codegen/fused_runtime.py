@@ -17,7 +17,7 @@ __all__ = ["BlockedKernel", "select_into", "round_bf16_", "combine", "BLOCK", "S
 
 BLOCK = int(os.environ.get("LAZYFLOW_FUSION_BLOCK", "32768"))   # elements per block
 SMALL = int(os.environ.get("LAZYFLOW_FUSION_SMALL", str(BLOCK)))  # at most this: no blocking
-THREAD_MIN = int(os.environ.get("LAZYFLOW_FUSION_THREAD_MIN", "262144"))
+THREAD_MIN = int(os.environ.get("LAZYFLOW_FUSION_THREAD_MIN", "131072"))
 _pool: list = []
 
 

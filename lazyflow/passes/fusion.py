@@ -32,13 +32,13 @@ _LEAVES = ("input", "scalar", "constant")
 
 
 class _Group:
-    __slots__ = ("gid", "members", "lo", "hi", "ext")
+    __slots__ = ("gid", "members", "ext", "plan")
 
-    def __init__(self, gid: int, n: Node, pos: int):
+    def __init__(self, gid: int, n: Node):
         self.gid = gid
         self.members = [n]
-        self.lo = self.hi = pos
         self.ext = {id(x): x for x in n.inputs if type(x) is Node and x.op != "constant"}
+        self.plan = None     # (kind, domain) once planned
 
 
 def _label(n: Node) -> str:
@@ -63,9 +63,12 @@ class Fusion:
         for i, n in enumerate(g.nodes):
             if n.op in _LEAVES:
                 continue
-            grp = _Group(i, n, i)
+            grp = _Group(i, n)
             self.group[id(n)] = grp
             self.q.add_node(i, grp=grp)
+        # a topological order of the group graph, kept valid across merges (prunes searches)
+        self.order = [i for i, n in enumerate(g.nodes) if n.op not in _LEAVES]
+        self.rank = {gid: k for k, gid in enumerate(self.order)}
         for n in g.nodes:
             gn = self.group.get(id(n))
             if gn is None:
@@ -77,22 +80,48 @@ class Fusion:
 
     def _reaches(self, a: _Group, b: _Group, direct_ok: bool) -> bool:
         """Is there a path a -> ... -> b in the group graph (of length >= 2 if direct_ok)?
-
-        Group members need not be contiguous in any order, so positions cannot prune this
-        search; it walks the successors of `a` (the group graph shrinks as groups merge)."""
-        succ = self.q._succ
-        target = b.gid
+        Only groups ranked before b in the maintained topological order can lie on one."""
+        rank, succ, target = self.rank, self.q._succ, b.gid
+        limit = rank[target]
+        if rank[a.gid] > limit:
+            return False
         stack = [s for s in succ[a.gid] if not (direct_ok and s == target)]
         seen = set(stack)
         while stack:
             s = stack.pop()
             if s == target:
                 return True
+            if rank[s] > limit:
+                continue
             for t in succ[s]:
                 if t not in seen:
                     seen.add(t)
                     stack.append(t)
         return False
+
+    def _reorder(self, a: _Group, b: _Group) -> None:
+        """Keep `order` topological when b merges into a (call before contracting): within
+        the segment between them, the first one's descendants move after the merged group,
+        everything else before it (no node is both: the merge was checked convex)."""
+        order, rank, succ = self.order, self.rank, self.q._succ
+        lo, hi = sorted((rank[a.gid], rank[b.gid]))
+        first, last = order[lo], order[hi]
+        below = set()
+        stack = [first]
+        while stack:
+            for t in succ[stack.pop()]:
+                if t != last and t not in below and rank[t] <= hi:
+                    below.add(t)
+                    stack.append(t)
+        seg = order[lo:hi + 1]
+        new = [x for x in seg if x is not None and x not in below and x != first and x != last]
+        new.append(a.gid)
+        new.extend(x for x in seg if x in below)
+        new.extend([None] * (len(seg) - len(new)))
+        order[lo:hi + 1] = new
+        for k, x in enumerate(new, lo):
+            if x is not None:
+                rank[x] = k
 
     def _outputs_of(self, members: list, ids: set) -> set:
         outs = set()
@@ -102,7 +131,7 @@ class Fusion:
         return outs
 
     def _check(self, a: _Group, b: _Group, adjacent: bool):
-        """The merged member list, or the reason the merge is refused."""
+        """(merged members, (kind, domain)), or (None, the reason the merge is refused)."""
         if self._reaches(a, b, adjacent) or self._reaches(b, a, adjacent):
             return None, "not convex: a path leaves the group and re-enters it"
         members = sorted(a.members + b.members, key=lambda m: self.pos[id(m)])
@@ -110,14 +139,28 @@ class Fusion:
         ext = {k for k in (a.ext.keys() | b.ext.keys()) if k not in ids}
         if len(ext) > self.max_inputs:
             return None, f"{len(ext)} inputs exceed the cap of {self.max_inputs} per kernel"
+        loop = ("loop", a.members[0].shape)
+        if self._plan(a) == loop == self._plan(b) and \
+                all(m.shape == loop[1] for m in members):
+            return members, loop      # two elementwise groups over one shape: still a loop
         try:
-            make_plan(members, self._outputs_of(members, ids))
+            p = make_plan(members, self._outputs_of(members, ids))
         except PlanError as e:
             return None, str(e)
-        return members, None
+        return members, (p.kind, p.domain)
 
-    def _merge(self, a: _Group, b: _Group, members: list) -> _Group:
+    def _plan(self, grp: _Group):
+        if grp.plan is None:
+            try:
+                p = make_plan(grp.members, {id(m) for m in grp.members})
+                grp.plan = (p.kind, p.domain)
+            except PlanError:
+                grp.plan = ("none", None)
+        return grp.plan
+
+    def _merge(self, a: _Group, b: _Group, members: list, plan: tuple) -> _Group:
         """Fold group b into a (contracting the group graph)."""
+        self._reorder(a, b)
         q = self.q
         for p in list(q.predecessors(b.gid)):
             if p != a.gid:
@@ -127,7 +170,8 @@ class Fusion:
                 q.add_edge(a.gid, s)
         q.remove_node(b.gid)
         a.members = members
-        a.lo, a.hi = min(a.lo, b.lo), max(a.hi, b.hi)
+        a.plan = plan
+        del self.rank[b.gid]
         ids = {id(m) for m in members}
         a.ext = {k: v for k, v in (a.ext | b.ext).items() if k not in ids}
         for m in b.members:
@@ -135,11 +179,11 @@ class Fusion:
         return a
 
     def _try(self, a: _Group, b: _Group, adjacent: bool, what: str, ctx) -> bool:
-        members, reason = self._check(a, b, adjacent)
+        members, plan = self._check(a, b, adjacent)
         if members is None:
-            ctx.refuse(self.name, f"{what}: {reason}")
+            ctx.refuse(self.name, f"{what}: {plan}")
             return False
-        self._merge(a, b, members)
+        self._merge(a, b, members, plan)
         return True
 
     # -- the pass ---------------------------------------------------------------------------
@@ -206,9 +250,5 @@ class Fusion:
         return len(groups)
 
     def _same_domain(self, a: _Group, b: _Group) -> bool:
-        try:
-            da = make_plan(a.members, {id(m) for m in a.members}).domain
-            db = make_plan(b.members, {id(m) for m in b.members}).domain
-        except PlanError:
-            return False
-        return da == db
+        da, db = self._plan(a)[1], self._plan(b)[1]
+        return da is not None and da == db

@@ -98,15 +98,17 @@ def make_plan(members: list, outputs: set) -> Plan:
     plan = Plan("loop", S, ctx)
 
     def sliceable(shape: tuple) -> bool:
-        return len(shape) == r and r > 0 and shape[0] == rows
+        return len(shape) == r and (r == 0 or shape[0] == rows)
 
     def context_of(x) -> str | None:
+        """sliced / post for members; for inputs (and the library result, computed whole
+        before the blocks): sliced when they follow the domain's rows, else None (broadcast)."""
         if type(x) is not Node:
             return None
         c = ctx.get(id(x))
-        if c is not None:
-            return POST if c == PRE else c
-        return SLICED if sliceable(x.shape) else None   # external: sliced or broadcast
+        if c is not None and c != PRE:
+            return c
+        return SLICED if sliceable(x.shape) else None
 
     has_reduction = has_row = False
     for n in members:
