@@ -31,7 +31,7 @@ ACCUMULABLE = frozenset({"sum", "mean", "amax", "amin", "prod", "all", "any"})
 # reductions a row kernel may evaluate whole rows at a time
 ROW_REDUCTIONS = ACCUMULABLE | {"var", "logsumexp", "vector_norm"}
 ROW_OPS = frozenset({"softmax", "log_softmax"})
-LIBRARY_OPS = frozenset({"matmul"})
+LIBRARY_OPS = frozenset({"matmul", "matmul_t"})   # matmul_t: transpose-folded matmul
 
 
 class PlanError(ValueError):
