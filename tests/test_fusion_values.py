@@ -239,3 +239,43 @@ def test_large_group_uses_default_blocks(monkeypatch):
     assert_same(f, u)
     f, u = run_both(monkeypatch, lambda x: lf.softmax(x * 2, dim=-1), [_rand(600, 700)])
     assert_same(f, u)
+
+
+def test_helper_thread_keeps_the_callers_error_state(monkeypatch):
+    monkeypatch.setattr(rt, "BLOCK", 16)
+    monkeypatch.setattr(rt, "SMALL", 16)
+    monkeypatch.setattr(rt, "THREAD_MIN", 32)
+    monkeypatch.setenv("LAZYFLOW_FUSION_THREADS", "2")
+    lf.debug.clear_compile_cache()
+    x = lf.tensor(np.full((64, 4), 1000.0, np.float32))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = (lf.exp(x) * 2).numpy()       # overflows to inf in both threads, silently
+    assert np.isinf(y).all()
+    lf.debug.clear_compile_cache()
+
+
+def test_kernel_runs_in_a_forked_child(monkeypatch):
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    monkeypatch.setattr(rt, "BLOCK", 16)
+    monkeypatch.setattr(rt, "SMALL", 16)
+    monkeypatch.setattr(rt, "THREAD_MIN", 32)
+    monkeypatch.setenv("LAZYFLOW_FUSION_THREADS", "2")
+    lf.debug.clear_compile_cache()
+    x = lf.tensor(np.ones((64, 4), np.float32))
+    (lf.exp(x) * 2).numpy()                  # starts the helper thread in this process
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_run, args=(q,))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0 and q.get(timeout=5) == pytest.approx(2 * math.e * 256, rel=1e-5)
+    lf.debug.clear_compile_cache()
+
+
+def _child_run(q):
+    x = lf.tensor(np.ones((64, 4), np.float32))
+    q.put(float((lf.exp(x) * 2).sum().item()))

@@ -27,9 +27,12 @@ def num_threads() -> int:
 
 
 def _executor() -> ThreadPoolExecutor:
-    if not _pool:
-        _pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="lazyflow-fused"))
-    return _pool[0]
+    """The helper thread's pool (recreated in a forked child, where the thread is gone)."""
+    pid = os.getpid()
+    if not _pool or _pool[0][0] != pid:
+        _pool[:] = [(pid, ThreadPoolExecutor(max_workers=1,
+                                             thread_name_prefix="lazyflow-fused"))]
+    return _pool[0][1]
 
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -134,7 +137,13 @@ class BlockedKernel:
 
         if threads > 1:
             half = len(bounds) // 2
-            fut = _executor().submit(work, half, len(bounds))
+            err = np.geterr()      # numpy's error state is per thread: the helper uses ours
+
+            def helper() -> None:
+                with np.errstate(**err):
+                    work(half, len(bounds))
+
+            fut = _executor().submit(helper)
             work(0, half)
             fut.result()
         else:
