@@ -86,9 +86,11 @@ def compile_graph_for(trace, cause: str) -> Executable:
         counter_inc(f"Pass.{pass_name}", n)
     if debug_level() >= 2:
         for pass_name, reason in ctx.reasons:
-            print(f"[lazyflow] {g.name} {pass_name}: {reason}", file=sys.stderr)
+            print(f"[lazyflow] {g.name} pass={pass_name} rewrite reason={reason}",
+                  file=sys.stderr)
         for pass_name, reason in ctx.refusals:
-            print(f"[lazyflow] {g.name} {pass_name} refused: {reason}", file=sys.stderr)
+            print(f"[lazyflow] {g.name} pass={pass_name} refused reason={reason}",
+                  file=sys.stderr)
     prog = backend.compile(g)
     opt_text = format_graph(g)
     _dump(g.name, ir_text, opt_text, prog.source, prog.language)
