@@ -12,12 +12,13 @@ from .cse import CommonSubexpressionElimination
 from .dce import DeadCodeElimination
 from .fold import ConstantFolding
 from .manager import FixedPoint, Pass, PassContext, PassManager
+from .memory import MemoryPlanning
 from .simplify import AlgebraicSimplification
 from .transpose_fold import TransposeFolding
 
 __all__ = ["default_pipeline", "optimize", "PassManager", "PassContext", "FixedPoint", "Pass",
            "DeadCodeElimination", "CommonSubexpressionElimination", "ConstantFolding",
-           "AlgebraicSimplification", "TransposeFolding", "optimization_enabled"]
+           "AlgebraicSimplification", "TransposeFolding", "MemoryPlanning", "optimization_enabled"]
 
 
 def optimization_enabled() -> bool:
@@ -41,6 +42,7 @@ def default_pipeline() -> PassManager:
         DeadCodeElimination(),
         # ---- fusion goes here (fusion workstream): Fusion() runs last among the rewrites,
         # ---- after simplification and before memory planning.
+        MemoryPlanning(),
     ]
     return PassManager(passes)
 
