@@ -26,10 +26,10 @@ def optimization_enabled() -> bool:
 
 
 def simplification_group() -> FixedPoint:
-    """Rewrites that enable each other, repeated until none applies."""
+    """Rewrites that enable each other, repeated until none applies (each drops the nodes it
+    made dead when it re-sorts the graph)."""
     return FixedPoint("simplify_group", [ConstantFolding(), AlgebraicSimplification(),
-                                         CommonSubexpressionElimination(),
-                                         DeadCodeElimination()])
+                                         CommonSubexpressionElimination()])
 
 
 def default_pipeline() -> PassManager:
