@@ -166,21 +166,25 @@ class MemoryPlanning:
             seen.add(id(o))
             ancestors = _ancestor_slots(o)
             best = None
+            why = []
             for slot, leaf in inputs.items():
                 tok = ("in", slot)
                 if slot in taken or leaf.shape != o.shape or leaf.dtype is not o.dtype:
                     continue
-                if tok in escaping:
-                    continue   # an output is (a view of) this input: its array stays readable
+                if tok in escaping:   # an output is (a view of) this input: it stays readable
+                    why.append(f"an output aliases input slot {slot}")
+                    continue
                 if last_use.get(tok, -1) > pos[id(o)]:
-                    continue   # read after the update would overwrite it
+                    why.append(f"input slot {slot} is read after it")
+                    continue
                 # prefer the value this output updates (a parameter, its momentum)
                 rank = 0 if leaf in o.inputs else 1 if slot in ancestors else 2
                 if best is None or rank < best[0]:
                     best = (rank, slot)
             if best is None:
-                ctx.refuse(self.name, f"%{pos[id(o)]} output {o.op} has no dead input of its "
-                           "shape and dtype to write into")
+                if why:
+                    ctx.refuse(self.name, f"%{pos[id(o)]} output {o.op} not donated: "
+                               + "; ".join(why))
                 continue
             taken.add(best[1])
             plan.donations.append((best[1], id(o)))
