@@ -11,7 +11,11 @@ from ..ir.graph import Graph
 from ..ir.node import Node
 from .rewrite import apply_replacements, make_node, remap_inputs
 
-__all__ = ["TransposeFolding"]
+__all__ = ["TransposeFolding", "DEVICES"]
+
+# devices whose backend runs matmul_t as one library call (the CUDA backend would run it as a
+# host fallback until its library table maps matmul_t to cupy.matmul on swapped views)
+DEVICES = {"cpu"}
 
 
 def _swapped_source(x) -> Node | None:
@@ -29,6 +33,8 @@ class TransposeFolding:
     name = "transpose_fold"
 
     def run(self, g: Graph, ctx) -> int:
+        if g.device not in DEVICES:
+            return 0
         pos = {id(n): i for i, n in enumerate(g.nodes)}
         repl: dict = {}
         count = 0
