@@ -212,7 +212,8 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
             local[id(m)] = f"{var}_{k}"
     # block-function inputs: params, then library results
     ins = [p for p in body.nodes if p.op == "param"] + [m for m in members if ctx[id(m)] == PRE]
-    sliced = tuple(sliceable(p.shape) for p in ins)
+    # flat plans slice only full-size inputs (a [1,1] input of a [1,N] domain broadcasts)
+    sliced = tuple(p.shape == S if plan.flat else sliceable(p.shape) for p in ins)
     blk: dict = {}
     lines = []
     bname = f"blk_{var}"
