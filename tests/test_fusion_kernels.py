@@ -274,3 +274,9 @@ def test_random_graphs_stay_schedulable_and_correct(seed, monkeypatch):
     plain = [o.numpy() for o in build()]
     for f, p in zip(fused, plain):
         np.testing.assert_allclose(f, p, rtol=1e-5, atol=1e-5)
+
+
+def test_fusion_alone_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("LAZYFLOW_FUSION", "0")
+    r = lf.debug.inspect(gelu(_x(8, 8)))
+    assert "fusion" not in r.optimized_ir and r.num_kernels == 9
