@@ -12,12 +12,18 @@ from typing import Callable
 
 from ..ir.node import Node
 
-__all__ = ["is_fused_output", "writer", "body_output", "direct_inputs", "donation_safe",
+__all__ = ["is_fused_output", "is_single_value", "writer", "body_output", "direct_inputs",
+           "donation_safe",
            "sinkable_fusions"]
 
 
 def is_fused_output(n: Node) -> bool:
     return n.op == "gte" or n.op == "fusion"
+
+
+def is_single_value(n: Node) -> bool:
+    """A gte, or a single-output fusion node (a multi-output one is a tuple, never written)."""
+    return n.op == "gte" or len(n.attr("body").outputs) == 1
 
 
 def writer(n: Node) -> Node:

@@ -57,7 +57,7 @@ def writes_out(n: Node) -> bool:
     (float32/float64 elementwise ops whose operands all share the result dtype; a fusion output
     when the body node computing it is such an op)."""
     if fm.is_fused_output(n):
-        return writes_out(fm.body_output(n))
+        return fm.is_single_value(n) and writes_out(fm.body_output(n))
     if n.dtype.name not in _PLANNED_DTYPES or n.op in _LEAVES:
         return False
     opdef = OPS.get(n.op)
