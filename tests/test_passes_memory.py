@@ -230,3 +230,19 @@ def test_large_updates_in_place_match_numpy():
         np.testing.assert_array_equal(buf.numpy(), B)
         np.testing.assert_array_equal(p.numpy(), P)
     assert lf.debug.counter_value("Donation") >= 1
+
+
+def test_no_donation_before_an_op_that_may_raise():
+    a = _arr(6)
+    p = lf.tensor(a)
+    p.add_(1)
+    q = p.gather(0, lf.tensor([0, 7]))        # out of bounds: raises when the graph runs
+    try:
+        lf.mark_step()
+    except IndexError:
+        pass
+    else:
+        raise AssertionError("gather out of bounds did not raise")
+    del q
+    lf.runtime.live.prune()
+    np.testing.assert_array_equal(p.numpy(), a + 1)   # the old value was not overwritten
