@@ -25,7 +25,8 @@ __all__ = ["generate", "compile_source", "FUSION_EMITTERS", "NumpyProgram", "VIE
 # movement ops that numpy does as views: they launch nothing
 VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
 
-# kind -> emitter(node, names: dict, w: LineWriter, ns: dict) -> None
+# kind -> emitter(node, names: dict, w: LineWriter, ns: dict, var: str, em: _Emitter) -> None
+# (lazyflow.codegen.fused registers the numpy emitters; helper defs go to ns['_fused_defs'])
 FUSION_EMITTERS: dict = {}
 
 
@@ -139,7 +140,7 @@ def leaf_expr(n: Node) -> str | None:
 def count_kernels(g) -> int:
     k = 0
     for n in g.nodes:
-        if n.op in ("input", "scalar", "constant") or n.op in VIEW_OPS:
+        if n.op in ("input", "scalar", "constant", "gte") or n.op in VIEW_OPS:
             continue
         k += 1
     return k
@@ -158,7 +159,7 @@ def _typed_scalar_slots(g) -> dict:
         if n.op != "scalar":
             continue
         us = users.get(id(n), [])
-        if us and all(OPS[u.op].kind == "elementwise" for u in us):
+        if us and all(u.op == "fusion" or OPS[u.op].kind == "elementwise" for u in us):
             groups.setdefault(n.dtype, []).append(n.attr("slot"))
     return groups
 
@@ -214,7 +215,9 @@ def generate(g) -> NumpyProgram:
         var = f"v{ids[id(n)]}"
         w(f"# %{ids[id(n)]} = {_describe(n, pct)}")
         if n.op == "fusion":
-            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var)
+            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em)
+        elif n.op == "gte":
+            w(f"{var} = {names[id(n.inputs[0])]}[{n.attr('index')}]")
         else:
             emit_node(n, names, w, ns, var, em, plan.out_name(n) if plan is not None else None)
         names[id(n)] = var
@@ -223,8 +226,13 @@ def generate(g) -> NumpyProgram:
     outs = [names[id(o)] for o in g.outputs]
     w(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     w.dedent()
+    for line in ns.pop("_fused_defs", ()):
+        w(line)
     hot = em.hot_names()
     if hot:  # bind per-op globals to locals once per call
         ns["_HOT"] = tuple(ns[k] for k in hot)
         w.lines.insert(hot_at, f"    {', '.join(hot)}{',' if len(hot) == 1 else ''} = _HOT")
     return NumpyProgram(g.name, w.source(), ns, count_kernels(g))
+
+
+from . import fused as _fused  # noqa: E402,F401 - registers the fusion emitters

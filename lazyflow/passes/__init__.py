@@ -11,6 +11,7 @@ import os
 from .cse import CommonSubexpressionElimination
 from .dce import DeadCodeElimination
 from .fold import ConstantFolding
+from .fusion import Fusion
 from .manager import FixedPoint, Pass, PassContext, PassManager
 from .memory import MemoryPlanning
 from .simplify import AlgebraicSimplification
@@ -18,7 +19,8 @@ from .transpose_fold import TransposeFolding
 
 __all__ = ["default_pipeline", "optimize", "PassManager", "PassContext", "FixedPoint", "Pass",
            "DeadCodeElimination", "CommonSubexpressionElimination", "ConstantFolding",
-           "AlgebraicSimplification", "TransposeFolding", "MemoryPlanning", "optimization_enabled"]
+           "AlgebraicSimplification", "TransposeFolding", "Fusion", "MemoryPlanning",
+           "optimization_enabled"]
 
 
 def optimization_enabled() -> bool:
@@ -40,8 +42,7 @@ def default_pipeline() -> PassManager:
         simplification_group(),
         TransposeFolding(),
         DeadCodeElimination(),
-        # ---- fusion goes here (fusion workstream): Fusion() runs last among the rewrites,
-        # ---- after simplification and before memory planning.
+        Fusion(),             # last among the rewrites, before memory planning
         MemoryPlanning(),
     ]
     return PassManager(passes)
