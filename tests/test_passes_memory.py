@@ -246,3 +246,24 @@ def test_no_donation_before_an_op_that_may_raise():
     del q
     lf.runtime.live.prune()
     np.testing.assert_array_equal(p.numpy(), a + 1)   # the old value was not overwritten
+
+
+def test_fused_group_outputs_take_planned_buffers():
+    x, w = lf.tensor(_arr(256, 256)), lf.tensor(_arr(256, 256) * 0.05)
+    rep = lf.debug.inspect(_segments(x, w))
+    assert "fusion[kind=loop]" in rep.optimized_ir
+    # each blocked kernel writes its output into a pooled buffer; two buffers alternate (a
+    # group reads the previous group's output while writing its own)
+    assert len(re.findall(r"out=\(b\d", rep.code)) == 4
+    assert rep.code.count(" = take(") == 2
+    np.testing.assert_allclose(_segments(x, w).numpy(), _segments_numpy(x.numpy(), w.numpy()),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_fused_parameter_update_is_donated():
+    p, b, g = (lf.tensor(_arr(300, 200)) for _ in range(3))
+    b.mul_(0.9).add_(g)
+    p.sub_(b * 0.1)
+    rep = lf.debug.inspect(p, b)
+    assert "fusion[kind=loop]" in rep.optimized_ir
+    assert re.search(r"out=\((d\d, d\d|d\d, None|None, d\d)", rep.code)

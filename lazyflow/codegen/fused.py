@@ -71,8 +71,13 @@ def _arg(x, local: dict, em, elementwise: bool) -> str:
     return local[id(x)]
 
 
-def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em) -> None:
-    """Emit `var = <outputs of fusion node n>` (a tuple when the group has several)."""
+def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em,
+                outs: dict | None = None) -> None:
+    """Emit `var = <outputs of fusion node n>` (a tuple when the group has several).
+
+    `outs` (from the memory plan) maps an output index to the array its value is written into
+    (a scratch buffer or a donated input); outputs whose code cannot take one allocate."""
+    targets = _targets(n, outs)
     from .numpy_backend import emit_node
     _setup_ns(ns)
     body = n.attr("body")
@@ -90,14 +95,22 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em) -> None:
                 expr = f"select_into({', '.join(args)}, np.empty({m.shape!r}, {_np_dtype(m)}))"
                 w(f"{name} = round_bf16({expr})" if _is_bf16(m) else f"{name} = {expr}")
             else:
-                emit_node(m, local, w, ns, name, em)
+                emit_node(m, local, w, ns, name, em, targets.get(id(m)))
             local[id(m)] = name
     else:
-        _emit_blocked(n, body, members, plan, local, w, ns, var, em)
+        _emit_blocked(n, body, members, plan, local, w, ns, var, em, targets)
     outs = [local[id(o)] for o in body.outputs]
     w(f"{var} = {outs[0]}" if len(outs) == 1 else f"{var} = ({', '.join(outs)})")
 
 
+
+
+def _targets(n: Node, outs: dict | None) -> dict:
+    """id(body member) -> ``out=`` array name, for body outputs the memory plan placed."""
+    if not outs:
+        return {}
+    body = n.attr("body").outputs
+    return {id(body[k]): name for k, name in outs.items()}
 
 
 class _Scratch:
@@ -120,7 +133,7 @@ class _Scratch:
 
 
 def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, var: str,
-                  em) -> None:
+                  em, targets: dict) -> None:
     from .numpy_backend import emit_node
     ctx = plan.context
     S = plan.domain
@@ -236,6 +249,9 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
         tuple((m.shape, m.dtype.np) for m in collected), tuple(scratch.specs),
         len(partials), bname)
     call_args = ", ".join(local[id(p)] for p in ins)
+    given = [targets.get(id(m)) for m in collected]
+    if any(t is not None for t in given):   # planned output arrays (scratch or donated)
+        call_args += f", out=({''.join(f'{t or None}, ' for t in given)})"
     w(f"{var}_O, {var}_P = {kname}({bname}, {call_args})")
     for m in collected:
         local[id(m)] = f"{var}_O[{col_index[id(m)]}]"
@@ -252,7 +268,7 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
         local[id(m)] = f"{var}_r{k}"
     for k, m in enumerate(members):        # the epilogue on reduced results, whole arrays
         if ctx[id(m)] == POST and id(m) not in plan.accumulate and id(m) not in plan.row_collect:
-            emit_node(m, local, w, ns, f"{var}_{k}", em)
+            emit_node(m, local, w, ns, f"{var}_{k}", em, targets.get(id(m)))
             local[id(m)] = f"{var}_{k}"
 
 

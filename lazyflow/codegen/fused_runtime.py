@@ -93,7 +93,8 @@ def combine(op: str, parts: list, dims: tuple, keepdim: bool, count: int, acc, d
 class BlockedKernel:
     """Drive a generated block function over blocks of rows.
 
-    Called as kernel(fn, *inputs); fn(A, O, T, P, b, i, j) evaluates rows [i, j) (block
+    Called as kernel(fn, *inputs, out=None); `out` optionally gives the (C-contiguous) arrays
+    to write the outputs into. fn(A, O, T, P, b, i, j) evaluates rows [i, j) (block
     number b): A are the inputs (sliced inside fn where they follow the rows), O the outputs
     written row block by row block, T this thread's scratch, P the per-block partials of
     accumulating reductions (P[b] = tuple).
@@ -119,9 +120,13 @@ class BlockedKernel:
             return A, total, 1, True
         return A, self.rows, self.row_numel, False
 
-    def __call__(self, fn, *A):
+    def __call__(self, fn, *A, out=None):
         A, rows, row_numel, flat = self._layout(A)
-        outs = [np.empty(shape, dt) for shape, dt in self.outs]
+        if out is None:
+            outs = [np.empty(shape, dt) for shape, dt in self.outs]
+        else:   # arrays planned by the memory pass (scratch or donated), None = allocate
+            outs = [np.empty(shape, dt) if o is None else o
+                    for o, (shape, dt) in zip(out, self.outs)]
         O = [o.reshape(-1) for o in outs] if flat else outs
         per = max(1, BLOCK // row_numel)
         bounds = [(i, min(i + per, rows)) for i in range(0, rows, per)]

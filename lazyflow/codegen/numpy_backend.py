@@ -215,7 +215,11 @@ def generate(g) -> NumpyProgram:
         var = f"v{ids[id(n)]}"
         w(f"# %{ids[id(n)]} = {_describe(n, pct)}")
         if n.op == "fusion":
-            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em)
+            fouts = plan.fusion_outs(n) if plan is not None else None
+            if fouts:
+                FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em, outs=fouts)
+            else:
+                FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em)
         elif n.op == "gte":
             w(f"{var} = {names[id(n.inputs[0])]}[{n.attr('index')}]")
         else:
