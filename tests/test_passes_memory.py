@@ -140,13 +140,15 @@ def test_no_donation_while_the_old_tensor_is_alive():
     np.testing.assert_array_equal(x.numpy(), a)
 
 
-def test_donation_when_the_old_value_is_dead():
+def test_donation_when_the_old_value_is_dead(monkeypatch, capfd):
+    monkeypatch.setenv("LAZYFLOW_DEBUG", "1")
     a = _arr(5)
     x = lf.tensor(a)
     x = x + 1
     lf.debug.reset_metrics()
     np.testing.assert_array_equal(x.numpy(), a + 1)
     assert lf.debug.counter_value("Donation") == 1
+    assert "donated=1/1" in capfd.readouterr().err
 
 
 def test_no_donation_while_a_pending_graph_outside_the_barrier_reads_it():
