@@ -51,17 +51,11 @@ class MemoryPlan:
         return None
 
     def out_name(self, n: Node) -> str | None:
-        """The ``out=`` target the code generator uses for `n`, or None."""
+        """The ``out=`` target the code generator uses for `n` (for a ``gte``: the target of
+        that output of its fusion node, which writes it), or None."""
+        if n.op == "gte":
+            return self._name((id(n.inputs[0]), n.attr("index")))
         return self._name((id(n), 0))
-
-    def fusion_outs(self, n: Node) -> dict:
-        """Output index -> ``out=`` target, for the outputs of fusion node `n` that have one."""
-        outs = {}
-        for k in range(len(n.attr("body").outputs)):
-            name = self._name((id(n), k))
-            if name is not None:
-                outs[k] = name
-        return outs
 
 
 def writes_out(n: Node) -> bool:
