@@ -272,3 +272,18 @@ def test_fused_parameter_update_is_donated():
     rep = lf.debug.inspect(p, b)
     assert "fusion[kind=loop]" in rep.optimized_ir
     assert re.search(r"given=\((d\d, d\d|d\d, None|None, d\d)", rep.code)
+
+
+def test_no_donation_while_a_held_intermediate_of_the_graph_reads_it():
+    from lazyflow.runtime.sync import sync_nodes
+    a = _arr(6)
+    p = lf.tensor(a)
+    q = p * 2                     # held by the user, computed inside the next graph, not an output
+    s = (q + 1).sum()
+    p.add_(1)
+    lf.debug.reset_metrics()
+    sync_nodes([s._value(), p._value()], "test")     # one graph: s and the new p
+    assert lf.debug.counter_value("Execute") == 1
+    assert lf.debug.counter_value("Donation") == 0
+    np.testing.assert_array_equal(q.numpy(), a * 2)  # q is computed later from the old p
+    np.testing.assert_allclose(s.numpy(), (a * 2 + 1).sum(), rtol=1e-6)
