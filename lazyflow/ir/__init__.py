@@ -1,6 +1,15 @@
 """The IR: typed SSA nodes, the op registry, graph capture/hashing, printer and verifier."""
 
-from . import op_conv, op_elementwise, op_linalg, op_random, op_reduce, op_row, op_shape  # noqa: F401
+from . import (  # noqa: F401 - each module registers its ops
+    op_conv,
+    op_elementwise,
+    op_fusion,
+    op_linalg,
+    op_random,
+    op_reduce,
+    op_row,
+    op_shape,
+)
 from .dtypes import dtype
 from .graph import Graph, Trace, build_graph, capture, stable_digest
 from .node import Node, is_scalar

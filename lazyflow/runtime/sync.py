@@ -18,6 +18,7 @@ from ..ir.printer import format_graph
 from . import live
 from .backend import get_backend
 from .cache import CompileCache, Executable, explain_miss
+from .donation import donated_arrays, plan_checks
 from .metrics import counter_inc, timer_add
 
 __all__ = ["sync_nodes", "mark_step", "compile_cache", "user_location", "compile_graph_for",
@@ -86,14 +87,20 @@ def compile_graph_for(trace, cause: str) -> Executable:
         counter_inc(f"Pass.{pass_name}", n)
     if debug_level() >= 2:
         for pass_name, reason in ctx.reasons:
-            print(f"[lazyflow] {g.name} {pass_name}: {reason}", file=sys.stderr)
+            print(f"[lazyflow] {g.name} pass={pass_name} rewrite reason={reason}",
+                  file=sys.stderr)
         for pass_name, reason in ctx.refusals:
-            print(f"[lazyflow] {g.name} {pass_name} refused: {reason}", file=sys.stderr)
+            print(f"[lazyflow] {g.name} pass={pass_name} refused reason={reason}",
+                  file=sys.stderr)
     prog = backend.compile(g)
     opt_text = format_graph(g)
     _dump(g.name, ir_text, opt_text, prog.source, prog.language)
-    return Executable(g.name, prog.fn, prog.source, prog.num_kernels, opt_text, ir_text,
-                      num_nodes, len(g.nodes))
+    exe = Executable(g.name, prog.fn, prog.source, prog.num_kernels, opt_text, ir_text,
+                     num_nodes, len(g.nodes))
+    plan = getattr(g, "memory_plan", None)
+    if plan is not None and plan.donations:
+        exe.donations = plan_checks(trace, [slot for slot, _ in plan.donations])
+    return exe
 
 
 def sync_nodes(nodes: list, cause: str = "sync") -> None:
@@ -138,7 +145,15 @@ def _run(roots: list, cause: str) -> None:
         counter_inc("CachedCompile")
     try:
         with np.errstate(all="ignore"):
-            outs = exe.fn(trace.in_vals)
+            if exe.donations is None:
+                ndonated = 0
+                outs = exe.fn(trace.in_vals)
+            else:
+                donated = donated_arrays(trace, exe.donations)
+                ndonated = sum(a is not None for a in donated)
+                counter_inc("Donation", ndonated)
+                outs = exe.fn(trace.in_vals, donated)
+                del donated
     except Exception as e:  # keep the error type; say which graph and barrier it came from
         e.add_note(f"lazyflow: raised while running graph {exe.name} "
                    f"(barrier: {cause} at {where or user_location()}); "
@@ -156,7 +171,8 @@ def _run(roots: list, cause: str) -> None:
         line = (f"[lazyflow] {exe.name} {hit} cause={cause} at {where or user_location()} "
                 f"nodes={len(trace.order)} kernels={exe.num_kernels} "
                 f"trace={(t1 - t0) * 1e3:.2f}ms compile={(t2 - t1) * 1e3:.2f}ms "
-                f"exec={(t3 - t2) * 1e3:.2f}ms")
+                f"exec={(t3 - t2) * 1e3:.2f}ms"
+                + (f" donated={ndonated}/{len(exe.donations)}" if exe.donations else ""))
         print(line, file=sys.stderr)
         if why is not None:
             print(f"[lazyflow] {exe.name} compiled because: {why}", file=sys.stderr)
