@@ -1,0 +1,287 @@
+"""Graph -> CUDA translation unit + launch plan.
+
+Every fused group becomes one kernel: `fusion` nodes (kinds loop / input / row / library, see
+docs/fusion-ir.md) and, for nodes the fusion pass left alone, a one-op group built in the same
+format, so both go through the same emitters. Movement ops become strided views (no launch).
+Ops without a kernel template (matmul, sort, gather...) become library calls (see library.py).
+"""
+
+from __future__ import annotations
+
+from ...ir.node import Node
+from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM
+from . import scalar_ops  # noqa: F401 - attaches OpDef.cuda templates
+from .emit_block import REDUCE_OPS, ROW_OPS, emit_block_kernel, reduce_dims
+from .emit_loop import emit_loop_kernel
+from .kernel_text import kernel_name
+from .layout import Loc, contiguous_strides, view_loc
+from .plan import Alloc, CudaPlan, Launch, LibraryCall
+
+__all__ = ["generate_plan", "VIEW_OPS", "HEADER_INCLUDES"]
+
+VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
+LOOP_CREATION = frozenset({"full", "arange"})
+LOOP_RANDOM = frozenset({"uniform", "normal", "randint", "bernoulli"})
+HEADER_INCLUDES = ('#include "lazyflow_cuda.h"', '#include "lazyflow_device.h"')
+
+
+def _is_loop_op(op: str) -> bool:
+    kind = OPS[op].kind
+    return (kind == ELEMENTWISE or (kind == CREATION and op in LOOP_CREATION)
+            or (kind == RANDOM and op in LOOP_RANDOM))
+
+
+def _param(index: int, like: Node) -> Node:
+    return Node("param", (), (("index", index),), like.shape, like.dtype, like.device)
+
+
+class _Builder:
+    def __init__(self, g):
+        self.g = g
+        self.locs: dict = {}
+        self.steps: list = []
+        self.kernels: list = []      # kernel source texts
+        self.names: list = []
+        self.input_bufs: dict = {}
+        self.nbuf = 0
+        self.pct = {id(n): f"%{i}" for i, n in enumerate(g.nodes)}
+        self.index = {id(n): i for i, n in enumerate(g.nodes)}
+        self.plan_notes: list = []
+
+    def new_buf(self, shape, dt) -> int:
+        b = self.nbuf
+        self.nbuf += 1
+        self.steps.append(Alloc(b, tuple(shape), dt))
+        return b
+
+    def buf_loc(self, b: int, shape, dt) -> Loc:
+        return Loc("buf", tuple(shape), dt, buf=b, strides=contiguous_strides(tuple(shape)))
+
+    # -- groups
+    def loop_group(self, number: int, nodes: list, outputs: list, params: dict,
+                   kind: str = "loop") -> list:
+        shape = outputs[0].shape
+        bufs = [self.new_buf(shape, o.dtype) for o in outputs]
+        if _numel(shape) == 0:
+            return [self.buf_loc(b, shape, o.dtype) for b, o in zip(bufs, outputs)]
+        ops = [n.op for n in nodes if n.op not in ("param", "constant")]
+        name = kernel_name(kind, ops, number)
+        for i, n in enumerate(nodes):
+            self.pct.setdefault(id(n), f"%{number}.{i}")
+        src, grid, block, args = emit_loop_kernel(name, nodes, outputs, params, shape, bufs,
+                                                  self.pct)
+        self._launch(name, src, grid, block, args)
+        return [self.buf_loc(b, shape, o.dtype) for b, o in zip(bufs, outputs)]
+
+    def block_group(self, number: int, nodes: list, outputs: list, params: dict,
+                    kind: str) -> list:
+        red = next(n for n in nodes if n.op in REDUCE_OPS or n.op in ROW_OPS)
+        shape, rdims = reduce_dims(red)
+        bufs = [self.new_buf(o.shape, o.dtype) for o in outputs]
+        locs = [self.buf_loc(b, o.shape, o.dtype) for b, o in zip(bufs, outputs)]
+        outer = _numel(tuple(shape[d] for d in range(len(shape)) if d not in rdims))
+        if outer == 0 or all(_numel(o.shape) == 0 for o in outputs):
+            return locs
+        ops = [n.op for n in nodes if n.op not in ("param", "constant")]
+        name = kernel_name(kind, ops, number)
+        for i, n in enumerate(nodes):
+            self.pct.setdefault(id(n), f"%{number}.{i}")
+        src, grid, block, args = emit_block_kernel(name, nodes, outputs, params, shape, rdims,
+                                                   bufs, self.pct)
+        self._launch(name, src, grid, block, args)
+        return locs
+
+    def _launch(self, name, src, grid, block, args) -> None:
+        self.kernels.append(src)
+        self.names.append(name)
+        self.steps.append(Launch(name, grid, block, args))
+        self.plan_notes.append(f"{name}<<<{grid}, {block}>>>")
+
+    def library(self, n: Node, inputs: list) -> Loc:
+        b = self.nbuf
+        self.nbuf += 1
+        locs = tuple(self.loc_of(x) for x in inputs)
+        attrs = tuple((k, v) for k, v in n.attrs)
+        self.steps.append(LibraryCall(n.op, attrs, locs, b, n.shape, n.dtype))
+        from .library import describe
+        args = ", ".join(self.pct.get(id(x), "?") for x in inputs)
+        self.plan_notes.append(f"library {n.op}({args}) via {describe(n.op)}")
+        return self.buf_loc(b, n.shape, n.dtype)
+
+    def loc_of(self, x) -> Loc:
+        return self.locs[id(x)]
+
+    # -- one-op groups for nodes the fusion pass left alone
+    def single(self, n: Node):
+        params: dict = {}
+        ins = []
+        body = []
+        for x in n.inputs:
+            if x.op == "constant":
+                c = Node("constant", (), x.attrs, x.shape, x.dtype, x.device)
+                body.append(c)
+                ins.append(c)
+            else:
+                p = _param(len(params), x)
+                params[id(p)] = self.loc_of(x)
+                body.append(p)
+                ins.append(p)
+        op = Node(n.op, tuple(ins), n.attrs, n.shape, n.dtype, n.device)
+        body.append(op)
+        # the kernel's IR comment names the graph's values, not the one-op body's
+        self.pct[id(op)] = self.pct.get(id(n), "%?")
+        for x, b in zip(n.inputs, ins):
+            self.pct[id(b)] = self.pct.get(id(x), "%?")
+        return body, op, params
+
+    def fusion(self, n: Node, number: int) -> list:
+        kind = n.attr("kind")
+        body = n.attr("body")
+        params = {}
+        for b in body.nodes:
+            if b.op == "param":
+                params[id(b)] = self.loc_of(n.inputs[b.attr("index")])
+        nodes, outs = list(body.nodes), list(body.outputs)
+        if kind == "loop":
+            return self.loop_group(number, nodes, outs, params)
+        if kind in ("input", "row"):
+            return self.block_group(number, nodes, outs, params, kind)
+        if kind == "library":
+            return self.library_group(number, nodes, outs, params)
+        raise NotImplementedError(f"CUDA backend: fusion kind {kind!r}")
+
+    def library_group(self, number: int, nodes: list, outs: list, params: dict) -> list:
+        """A library call (matmul...) then its element-wise epilogue as one loop kernel."""
+        lib = next(x for x in nodes if x.op not in ("param", "constant") and not _is_loop_op(x.op))
+        for b in nodes:
+            if b.op == "param":
+                self.locs[id(b)] = params[id(b)]
+            elif b.op == "constant":
+                self.locs[id(b)] = Loc("const", b.shape, b.dtype, value=b.attr("value"))
+        lib_loc = self.library(lib, [x for x in lib.inputs])
+        if outs == [lib]:
+            return [lib_loc]
+        p = _param(len(params), lib)
+        new_params = dict(params)
+        new_params[id(p)] = lib_loc
+        remap = {id(lib): p}
+        epi = [p]
+        for b in nodes:
+            if b is lib or (b.op in ("param", "constant") and b is not lib):
+                if b.op in ("param", "constant"):
+                    epi.append(b)
+                continue
+            nb = Node(b.op, tuple(remap.get(id(x), x) for x in b.inputs), b.attrs, b.shape,
+                      b.dtype, b.device)
+            remap[id(b)] = nb
+            epi.append(nb)
+        epi_outs = [remap.get(id(o), o) for o in outs]
+        if any(o is p for o in epi_outs):
+            raise NotImplementedError("CUDA backend: a library group exposing its raw product")
+        return self.loop_group(number, _topo(epi, epi_outs), epi_outs, new_params, "library")
+
+    # -- the whole graph
+    def run(self) -> None:
+        g = self.g
+        for n in g.nodes:
+            number = self.index[id(n)]
+            if n.op == "input":
+                b = self.nbuf
+                self.nbuf += 1
+                self.input_bufs[n.attr("slot")] = b
+                self.locs[id(n)] = self.buf_loc(b, n.shape, n.dtype)
+            elif n.op == "scalar":
+                self.locs[id(n)] = Loc("scalar", n.shape, n.dtype, slot=n.attr("slot"))
+            elif n.op == "constant":
+                self.locs[id(n)] = Loc("const", n.shape, n.dtype, value=n.attr("value"))
+            elif n.op in VIEW_OPS:
+                src = self.loc_of(n.inputs[0])
+                loc = view_loc(src, n.op, dict(n.attrs), n.shape)
+                if loc is None:   # reshape of a strided view: copy, then reshape
+                    x = n.inputs[0]
+                    body, op, params = self.single(Node("copy", (x,), (), x.shape, x.dtype))
+                    src = self.loop_group(number, body, [op], params)[0]
+                    loc = view_loc(src, n.op, dict(n.attrs), n.shape)
+                self.locs[id(n)] = loc
+            elif n.op == "fusion":
+                outs = self.fusion(n, number)
+                self.locs[id(n)] = outs[0]
+                self.locs[("outs", id(n))] = outs
+            elif n.op == "gte":
+                self.locs[id(n)] = self.locs[("outs", id(n.inputs[0]))][n.attr("index")]
+            elif _is_loop_op(n.op):
+                body, op, params = self.single(n)
+                self.locs[id(n)] = self.loop_group(number, body, [op], params)[0]
+            elif n.op in REDUCE_OPS or n.op in ROW_OPS:
+                body, op, params = self.single(n)
+                kind = "row" if n.op in ROW_OPS else "input"
+                self.locs[id(n)] = self.block_group(number, body, [op], params, kind)[0]
+            else:
+                self.locs[id(n)] = self.library(n, list(n.inputs))
+        outs = []
+        for o in g.outputs:
+            loc = self.loc_of(o)
+            if loc.kind == "buf" and not (loc.is_contiguous and loc.offset == 0):
+                body, op, params = self.single(Node("copy", (o,), (), o.shape, o.dtype))
+                loc = self.loop_group(self.index[id(o)], body, [op], params)[0]
+            elif loc.kind == "buf" and loc.buf in self.input_bufs.values():
+                pass  # an input returned unchanged (or reshaped): shares its buffer
+            outs.append(loc)
+        self.outputs = outs
+
+
+def _topo(nodes: list, outs: list) -> list:
+    seen: set = set()
+    order: list = []
+
+    def visit(n):
+        if id(n) in seen:
+            return
+        seen.add(id(n))
+        for x in n.inputs:
+            if type(x) is Node:
+                visit(x)
+        order.append(n)
+    for o in outs:
+        visit(o)
+    return order
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _frees(steps: list, outputs: list, input_bufs: dict) -> dict:
+    keep = {loc.buf for loc in outputs if loc.kind == "buf"} | set(input_bufs.values())
+    last: dict = {}
+    for k, s in enumerate(steps):
+        if type(s) is Launch:
+            for a in s.args:
+                if a[0] == "buf":
+                    last[a[1]] = k
+        elif type(s) is LibraryCall:
+            for loc in s.inputs:
+                if loc.kind == "buf":
+                    last[loc.buf] = k
+            last[s.out] = max(last.get(s.out, k), k)
+    frees: dict = {}
+    for b, k in last.items():
+        if b not in keep:
+            frees.setdefault(k, []).append(b)
+    return frees
+
+
+def generate_plan(g) -> CudaPlan:
+    """The CUDA translation unit and launch plan of an optimized graph."""
+    b = _Builder(g)
+    b.run()
+    head = [f"// lazyflow CUDA translation unit for graph {g.name}"
+            + (f" ({g.cause})" if g.cause else ""),
+            f"// {len(b.names)} kernel(s); launch plan, in order:"]
+    head += [f"//   {k + 1}. {note}" for k, note in enumerate(b.plan_notes)] or ["//   (nothing)"]
+    source = "\n".join(head + list(HEADER_INCLUDES) + [""] + ["\n\n".join(b.kernels)]) + "\n"
+    return CudaPlan(g.name, source, b.names, b.steps, b.outputs, b.input_bufs,
+                    _frees(b.steps, b.outputs, b.input_bufs))
