@@ -15,7 +15,7 @@ import numpy as np
 from ..ir import dtypes as D
 from ..ir.op_random import randint_words
 from ..ir.philox import counters_used
-from .device import as_device, check_device
+from .device import as_device, check_device, default_device
 from .factories import parse_size
 from .tensor import Tensor, record, wrap_data
 
@@ -146,7 +146,7 @@ def _float_dtype(dtype) -> D.dtype:
 
 def _random(op: str, shape: tuple, dt: D.dtype, generator, device, extra=(), attrs=None,
             requires_grad=False, words: int = 1) -> Tensor:
-    dev = check_device(as_device(device))
+    dev = check_device(as_device(device) if device is not None else default_device())
     n = words
     for s in shape:
         n *= s

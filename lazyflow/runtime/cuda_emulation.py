@@ -32,15 +32,18 @@ class EmulatedRuntime:
 
     xp = np
 
-    def __init__(self) -> None:
+    def __init__(self, asan: bool = False) -> None:
         self._modules: dict = {}
+        self.asan = asan
+        self.sources: list = []   # every translation unit built, in order (tests compile them)
 
     def module(self, source: str):
         mod = self._modules.get(source)
         if mod is None:
             from ..codegen.cuda.verify.emulate import emulate_module
             counter_inc("CudaCompile")
-            mod = self._modules[source] = emulate_module(source)
+            mod = self._modules[source] = emulate_module(source, asan=self.asan)
+            self.sources.append(source)
         else:
             counter_inc("CudaCacheHit")
         return mod
@@ -65,9 +68,11 @@ class EmulatedRuntime:
 class EmulatedCudaBackend(CudaBackend):
     """The CUDA backend with numpy 'device' arrays and emulated kernels."""
 
+    def __init__(self, asan: bool = False) -> None:
+        super().__init__()
+        self._rt = EmulatedRuntime(asan)
+
     def runtime(self):
-        if self._rt is None:
-            self._rt = EmulatedRuntime()
         return self._rt
 
     def is_available(self) -> bool:
@@ -84,20 +89,21 @@ class EmulatedCudaBackend(CudaBackend):
 
 
 @contextlib.contextmanager
-def emulated_cuda():
-    """Within this block, device='cuda' runs on the CPU emulation of the generated kernels."""
+def emulated_cuda(asan: bool = False):
+    """Within this block, device='cuda' runs on the CPU emulation of the generated kernels
+    (built with AddressSanitizer when `asan`). Yields the backend (its runtime lists sources)."""
     import importlib
     devmod = importlib.import_module("lazyflow.frontend.device")
     from . import backend as be
     from .sync import compile_cache
     saved_backend = be.BACKENDS.get("cuda")
     saved_state = dict(devmod._cuda_state)
-    be.BACKENDS["cuda"] = EmulatedCudaBackend()
+    backend = be.BACKENDS["cuda"] = EmulatedCudaBackend(asan)
     devmod._cuda_state.clear()
     devmod._cuda_state.update(ok=True, count=1, emulated=True)
     compile_cache.clear()
     try:
-        yield
+        yield backend
     finally:
         compile_cache.clear()
         if saved_backend is None:

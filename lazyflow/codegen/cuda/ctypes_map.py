@@ -94,4 +94,9 @@ def scalar_arg(value, dt: dtype):
         return np.bool_(bool(value))
     if t in (np.int32, np.int64):
         return t(int(value))
+    if dt.name == "float16":      # the numpy backend sees the scalar in the tensor's dtype
+        return np.float32(np.float16(value))
+    if dt.name == "bfloat16":
+        from ...ir.numerics import round_bf16
+        return np.float32(round_bf16(np.float32(value)))
     return t(value)
