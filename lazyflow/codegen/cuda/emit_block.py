@@ -89,7 +89,13 @@ class _BlockEmitter:
                 lv[id(n)] = "elem"
             else:
                 ins = {lv.get(id(x)) for x in n.inputs}
-                lv[id(n)] = "elem" if "elem" in ins else "row" if "row" in ins else None
+                rows = [x.shape for x in n.inputs if lv.get(id(x)) == "row"]
+                if "elem" in ins:
+                    lv[id(n)] = "elem"
+                elif rows:   # a row value broadcast up to the iteration shape is per element
+                    lv[id(n)] = "row" if n.shape in rows else "elem"
+                else:
+                    lv[id(n)] = None
         # a leaf-only chain feeding a reduction is computed per element
         stack = [n.inputs[0] for n in self.nodes if n.op in REDUCE_OPS or n.op in ROW_OPS]
         while stack:
@@ -103,8 +109,9 @@ class _BlockEmitter:
         return lv
 
     def _is_elem_shape(self, shape) -> bool:
-        return len(shape) == len(self.shape) and any(
-            shape[d] != 1 for d in self.rdims)
+        """Does a value of this shape (broadcast to the iteration shape) vary along a row?"""
+        pad = len(self.shape) - len(shape)
+        return any(d - pad >= 0 and shape[d - pad] != 1 for d in self.rdims)
 
     # -- loads
     def _param_elem(self, n: Node, scope: Scope) -> str:

@@ -280,7 +280,9 @@ def generate_plan(g) -> CudaPlan:
     b.run()
     head = [f"// lazyflow CUDA translation unit for graph {g.name}"
             + (f" ({g.cause})" if g.cause else ""),
-            f"// {len(b.names)} kernel(s); launch plan, in order:"]
+            f"// {len(b.names)} kernel(s), "
+            f"{sum(1 for s in b.steps if type(s) is LibraryCall)} library call(s); "
+            "launch plan, in order:"]
     head += [f"//   {k + 1}. {note}" for k, note in enumerate(b.plan_notes)] or ["//   (nothing)"]
     source = "\n".join(head + list(HEADER_INCLUDES) + [""] + ["\n\n".join(b.kernels)]) + "\n"
     return CudaPlan(g.name, source, b.names, b.steps, b.outputs, b.input_bufs,
