@@ -672,23 +672,6 @@ def test_spill_report_is_parsed_and_rejected():
         check_no_spills(CompileResult("sm_90", (), b"", "", log, kernels))
 
 
-@needs_asan
-def test_asan_catches_out_of_bounds_read():
-    src = ('#include "lazyflow_cuda.h"\n'
-           'extern "C" __global__ void shifted(const float* x, float* y, int n) {\n'
-           '  int i = blockIdx.x * blockDim.x + threadIdx.x;\n'
-           '  if (i < n) y[i] = x[i + 1];  // planted: reads one past the end\n'
-           '}\n')
-    mod = emulate_module(src, asan=True)
-    x = np.arange(100, dtype=np.float32)
-    y = np.zeros(100, np.float32)
-    with pytest.raises(AddressSanitizerError, match="heap-buffer-overflow"):
-        mod.get_function("shifted")((1,), (128,), (x, y, np.int32(100)))
-    # The same kernel inside bounds runs and writes back through the runner.
-    mod.get_function("shifted")((1,), (128,), (x, y, np.int32(99)))
-    np.testing.assert_array_equal(y[:99], x[1:])
-
-
 @needs_gxx
 def test_block_over_1024_threads_is_an_invalid_configuration(module):
     with pytest.raises(EmulationError, match="invalid configuration"):
@@ -788,81 +771,108 @@ def test_asan_build_runs_fiber_kernels_cleanly():
     np.testing.assert_array_equal(out, a.T)
 
 
-@needs_asan
-def test_asan_catches_shared_memory_overflow():
+@needs_gxx
+@pytest.mark.parametrize("portable", [False, True])
+def test_fiber_switch_backends_agree(monkeypatch, portable):
+    """The x86-64 stack switch and the ucontext fallback run barrier/shuffle kernels alike."""
+    if portable:
+        monkeypatch.setenv("LAZYFLOW_CUDA_EMU_UCONTEXT", "1")
     src = ('#include "lazyflow_cuda.h"\n'
-           'extern "C" __global__ void smem_over(const float* x, float* y) {\n'
-           '  extern __shared__ float tile[];\n'
-           '  tile[threadIdx.x + 1] = x[threadIdx.x];   // planted: one past the buffer\n'
+           'extern "C" __global__ void scan_warp(const int* x, int* y) {\n'
+           '  __shared__ int buf[64];\n'
+           '  int t = threadIdx.x, v = x[t];\n'
+           '  for (int o = 1; o < 32; o <<= 1) {\n'
+           '    int u = __shfl_up_sync(0xffffffffu, v, o);\n'
+           '    if (t % 32 >= o) v += u;\n'
+           '  }\n'
+           '  buf[t] = v;\n'
            '  __syncthreads();\n'
-           '  y[threadIdx.x] = tile[threadIdx.x];\n'
+           '  y[t] = t >= 32 ? v + buf[31] : v;\n'
            '}\n')
-    mod = emulate_module(src, asan=True)
+    x = np.arange(1, 65, dtype=np.int32)
+    y = np.zeros(64, np.int32)
+    emulate_module(src).get_function("scan_warp")((1,), (64,), (x, y))
+    np.testing.assert_array_equal(y, np.cumsum(x))
+
+
+PLANTED = r"""
+#include "lazyflow_cuda.h"
+extern "C" __global__ void shifted(const float* x, float* y, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = x[i + 1];   // planted: reads one past the end when n == len(x)
+}
+extern "C" __global__ void smem_over(const float* x, float* y) {
+  extern __shared__ float tile[];
+  tile[threadIdx.x + 1] = x[threadIdx.x];   // planted: writes one past the dynamic buffer
+  __syncthreads();
+  y[threadIdx.x] = tile[threadIdx.x];
+}
+extern "C" __global__ void misaligned_vec4(const float* x, float* y) {
+  float4 v = reinterpret_cast<const float4*>(x + 1)[threadIdx.x];   // planted: 4-byte aligned
+  y[threadIdx.x] = v.x + v.y + v.z + v.w;
+}
+extern "C" __global__ void int32_index(const float* x, float* y, int cols) {
+  int row = blockIdx.x;
+  int idx = row * 1000000 * cols + threadIdx.x;   // planted: overflows int for big grids
+  y[threadIdx.x] = x[idx & 31];
+}
+extern "C" __global__ void wild_read(const float* x, float* y, long long offset) {
+  y[threadIdx.x] = x[threadIdx.x + offset];
+}
+extern "C" __global__ void deep_stack(const float* x, float* y) {
+  volatile float big[100000];   // 400 KB of locals: more than a fiber's stack
+  big[threadIdx.x] = x[threadIdx.x];
+  __syncthreads();
+  y[threadIdx.x] = big[threadIdx.x];
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def planted_asan():
+    if _ASAN is not None:
+        pytest.skip(f"ASAN unavailable: {_ASAN}")
+    return emulate_module(PLANTED, asan=True)
+
+
+@needs_asan
+def test_asan_catches_out_of_bounds_read(planted_asan):
+    x = np.arange(100, dtype=np.float32)
+    y = np.zeros(100, np.float32)
+    with pytest.raises(AddressSanitizerError, match="heap-buffer-overflow") as info:
+        planted_asan.get_function("shifted")((1,), (128,), (x, y, np.int32(100)))
+    assert " in shifted " in info.value.report and "kernel.cu:" in info.value.report
+    # Inside bounds the same kernel runs and its output comes back from the runner.
+    planted_asan.get_function("shifted")((1,), (128,), (x, y, np.int32(99)))
+    np.testing.assert_array_equal(y[:99], x[1:])
+
+
+@needs_asan
+def test_asan_catches_dynamic_shared_memory_overflow(planted_asan):
     x = np.ones(64, np.float32)
     with pytest.raises(AddressSanitizerError, match="heap-buffer-overflow"):
-        mod.get_function("smem_over")((1,), (64,), (x, x.copy()), shared_mem=64 * 4)
+        planted_asan.get_function("smem_over")((1,), (64,), (x, x.copy()), shared_mem=64 * 4)
+
+
+@needs_asan
+def test_ubsan_catches_misaligned_float4_and_int32_index_overflow(planted_asan):
+    x = np.ones(64, np.float32)
+    y = np.zeros(8, np.float32)
+    with pytest.raises(AddressSanitizerError, match="misaligned address"):
+        planted_asan.get_function("misaligned_vec4")((1,), (8,), (x, y))
+    with pytest.raises(AddressSanitizerError, match="signed integer overflow"):
+        planted_asan.get_function("int32_index")((3,), (8,), (x, y, np.int32(5000)))
+    planted_asan.get_function("int32_index")((2,), (8,), (x, y, np.int32(5)))   # fits: fine
 
 
 @needs_gxx
-def test_misc_intrinsics(module):
-    n = 300
-    rng = _rng(11)
-    x = np.concatenate([rng.uniform(-1, 1, n - 4), [0.5, -0.25, 0.05, 0.15]]).astype(np.float32)
-    u = rng.integers(1, 2**32, n, dtype=np.uint64).astype(np.uint32)
-    out = np.zeros(14 * n, np.float32)
-    uout = np.zeros(5 * n, np.uint32)
-    module.get_function("intrinsics_misc")((2,), (128,), (x, u, out, uout, np.int32(n)))
-    got = out.reshape(14, n)
-    xd = x.astype(np.float64)
-    erfinv_ref = np.array([_erfinv_by_bisection(float(np.float32(0.9) * v)) for v in x])
-    ref = [erfinv_ref, np.sin(np.pi * xd), np.cos(np.pi * xd), np.rint(10 * x),
-           np.clip(xd, 0, 1), np.minimum(np.arange(n), 7), np.maximum(xd, 0.25), np.exp2(xd),
-           np.log2(np.abs(xd) + 1), xd * xd + 1, np.hypot(xd, 2), np.cbrt(xd), np.sin(xd),
-           np.cos(xd)]
-    for k, r in enumerate(ref):
-        np.testing.assert_allclose(got[k], r, rtol=3e-6, atol=3e-6, err_msg=f"row {k}")
-    uu = u.astype(np.uint64)
-    m = np.uint64(0xD2511F53)
-    uref = [(uu * m) >> np.uint64(32), (uu * m) & np.uint64(0xFFFFFFFF),
-            [bin(int(a)).count("1") for a in u], [int(f"{int(a):032b}"[::-1], 2) for a in u],
-            [32 - int(a).bit_length() for a in u]]
-    for k, r in enumerate(uref):
-        np.testing.assert_array_equal(uout.reshape(5, n)[k], np.asarray(r, np.uint64),
-                                      err_msg=f"row {k}")
-
-
-def _erfinv_by_bisection(y: float) -> float:
-    import math
-
-    lo, hi = -6.0, 6.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
-    return (lo + hi) / 2
-
-
-@needs_gxx
-def test_half2_vector_arithmetic(module):
-    n = 258
-    x = _rng(12).standard_normal(n).astype(np.float16)
-    y = np.zeros(n, np.float16)
-    module.get_function("half2_scale")((1,), (64,), (x, y, np.int32(n // 2)))
-    factors = np.tile(np.array([2.0, 0.5], np.float16), n // 2)
-    np.testing.assert_array_equal(y, x * factors)
-
-
-@needs_gxx
-def test_block_and_warp_votes_and_8_byte_shuffles(module):
-    nt = 96
-    x = _rng(13).standard_normal(nt).astype(np.float32)
-    out = np.zeros(nt * 7, np.int64)
-    module.get_function("votes_and_wide_shuffles")((1,), (nt,), (x, out))
-    o = out.reshape(nt, 7)
-    warp = np.arange(nt) // 32
-    assert (o[:, 0] == (x > 0).sum()).all() and (o[:, 1] == 1).all() and (o[:, 2] == 0).all()
-    for w in range(3):
-        sel = warp == w
-        assert (o[sel, 3] == int((x[sel] > 1).any())).all()
-        assert (o[sel, 4] == int((x[sel] > -1).all())).all()
-        assert (o[sel, 5] == int(np.float64(x[w * 32]) * 1000.0)).all()
-    np.testing.assert_array_equal(o[:, 6], (np.arange(nt) ^ 2) * 3_000_000_000)
+def test_faults_in_process_become_errors_and_the_process_survives():
+    mod = emulate_module(PLANTED)
+    x = np.ones(32, np.float32)
+    y = np.zeros(32, np.float32)
+    with pytest.raises(EmulationError, match="segmentation fault"):
+        mod.get_function("wild_read")((1,), (32,), (x, y, np.int64(1 << 40)))
+    with pytest.raises(EmulationError, match="fiber stack overflow"):
+        mod.get_function("deep_stack")((1,), (32,), (x, y))
+    mod.get_function("wild_read")((1,), (32,), (x, y, np.int64(0)))
+    np.testing.assert_array_equal(y, x)
