@@ -25,6 +25,17 @@ LOOP_RANDOM = frozenset({"uniform", "normal", "randint", "bernoulli"})
 HEADER_INCLUDES = ('#include "lazyflow_cuda.h"', '#include "lazyflow_device.h"')
 
 
+def _device_header_hash() -> str:
+    """Hash of lazyflow_device.h, written into every translation unit: caches keyed on the
+    source text (CuPy's, the emulator's) then miss when the header changes."""
+    import hashlib
+    import os
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "include",
+                        "lazyflow_device.h")
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
 def _is_loop_op(op: str) -> bool:
     kind = OPS[op].kind
     return (kind == ELEMENTWISE or (kind == CREATION and op in LOOP_CREATION)
@@ -284,6 +295,7 @@ def generate_plan(g) -> CudaPlan:
             f"{sum(1 for s in b.steps if type(s) is LibraryCall)} library call(s); "
             "launch plan, in order:"]
     head += [f"//   {k + 1}. {note}" for k, note in enumerate(b.plan_notes)] or ["//   (nothing)"]
+    head.append(f"#define LAZYFLOW_DEVICE_HEADER 0x{_device_header_hash()}")
     source = "\n".join(head + list(HEADER_INCLUDES) + [""] + ["\n\n".join(b.kernels)]) + "\n"
     return CudaPlan(g.name, source, b.names, b.steps, b.outputs, b.input_bufs,
                     _frees(b.steps, b.outputs, b.input_bufs))
