@@ -124,7 +124,9 @@ TEMPLATES: dict = {
     "sigmoid": "lf_sigmoid({0})", "relu": "lf_relu({0})", "erf": "lf_erf({0})",
     "floor": "lf_floor({0})", "ceil": "lf_ceil({0})", "trunc": "lf_trunc({0})",
     "rint": "lf_rint({0})", "frac": "lf_frac({0})", "reciprocal": "({T})(1) / ({0})",
-    "square": "({0} * {0})", "bitwise_not": "(~{0})", "copy": "{0}",
+    "square": "({0} * {0})",
+    "bitwise_not": lambda a, n: f"(!{a[0]})" if n.dtype.name == "bool" else f"(~{a[0]})",
+    "copy": "{0}",
     # predicates
     "logical_not": "(!{0})", "isnan": "lf_isnan({0})", "isinf": "lf_isinf({0})",
     "isfinite": "(!lf_isnan({0}) && !lf_isinf({0}))", "signbit": "lf_signbit({0})",
