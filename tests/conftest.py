@@ -23,6 +23,43 @@ if _TEST_DEVICE == "emulated-cuda":
 elif _TEST_DEVICE != "cpu":
     lf.set_default_device(_TEST_DEVICE)
 
+# The op parity suite runs twice: with the default pass pipeline and with LAZYFLOW_OPT=0, each
+# run compared against torch (`--lazyflow-opt=on|off` runs one of them).
+PARITY_MODULES = frozenset({"test_core_math", "test_core_reduce", "test_core_shape",
+                            "test_core_index", "test_core_linalg", "test_core_promotion",
+                            "test_core_inplace", "test_autograd_ops"})
+
+
+def pytest_addoption(parser):
+    parser.addoption("--lazyflow-opt", default="both", choices=("both", "on", "off"),
+                     help="optimization modes the op parity modules run under (default: both)")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__.rsplit(".", 1)[-1] not in PARITY_MODULES:
+        return
+    mode = metafunc.config.getoption("--lazyflow-opt")
+    modes = {"both": ["opt", "noopt"], "on": ["opt"], "off": ["noopt"]}[mode]
+    metafunc.fixturenames.append("_lazyflow_opt")
+    metafunc.parametrize("_lazyflow_opt", modes, indirect=True)
+
+
+_CACHES: dict = {}
+
+
+@pytest.fixture
+def _lazyflow_opt(request, monkeypatch):
+    """Run the test under one optimization mode, with that mode's own compile cache (the cache
+    key is the graph before passes, so the modes must not share compiled graphs)."""
+    from lazyflow.runtime import cache, sync
+    mode = request.param
+    if mode == "noopt":
+        monkeypatch.setenv("LAZYFLOW_OPT", "0")
+    else:
+        monkeypatch.delenv("LAZYFLOW_OPT", raising=False)
+    monkeypatch.setattr(sync, "compile_cache", _CACHES.setdefault(mode, cache.CompileCache()))
+    return mode
+
 
 @pytest.fixture(autouse=True)
 def _fresh_state():

@@ -25,7 +25,8 @@ __all__ = ["generate", "compile_source", "FUSION_EMITTERS", "NumpyProgram", "VIE
 # movement ops that numpy does as views: they launch nothing
 VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
 
-# kind -> emitter(node, names: dict, w: LineWriter, ns: dict) -> None
+# kind -> emitter(node, names: dict, w: LineWriter, ns: dict, var: str, em: _Emitter) -> None
+# (lazyflow.codegen.fused registers the numpy emitters; helper defs go to ns['_fused_defs'])
 FUSION_EMITTERS: dict = {}
 
 
@@ -94,8 +95,9 @@ def _describe(n: Node, names: dict) -> str:
 
 
 def emit_node(n: Node, names: dict, w: LineWriter, ns: dict, var: str,
-              em: "_Emitter | None" = None) -> None:
-    """Emit `var = <numpy code for n>` reading inputs named in `names`."""
+              em: "_Emitter | None" = None, out: str | None = None) -> None:
+    """Emit `var = <numpy code for n>` reading inputs named in `names` (written into the array
+    named `out` when the memory plan gives one and the code is a single ufunc call)."""
     em = em or _Emitter(ns)
     opdef = OPS[n.op]
     elementwise = opdef.kind == "elementwise"
@@ -118,6 +120,8 @@ def emit_node(n: Node, names: dict, w: LineWriter, ns: dict, var: str,
         ns.setdefault(fname, opdef.impl)
         kw = [f"{k}={literal(v)}" for k, v in n.attrs]
         expr = f"{fname}({', '.join(args + kw)})"
+    if out is not None and expr.startswith("u_") and expr.count("(") == 1 and expr[-1] == ")":
+        expr = f"{expr[:-1]}, out={out})"
     if n.dtype.name == "bfloat16" and n.op not in VIEW_OPS:
         expr = f"round_bf16({expr})"
     w(f"{var} = {expr}")
@@ -136,7 +140,7 @@ def leaf_expr(n: Node) -> str | None:
 def count_kernels(g) -> int:
     k = 0
     for n in g.nodes:
-        if n.op in ("input", "scalar", "constant") or n.op in VIEW_OPS:
+        if n.op in ("input", "scalar", "constant", "gte") or n.op in VIEW_OPS:
             continue
         k += 1
     return k
@@ -155,9 +159,23 @@ def _typed_scalar_slots(g) -> dict:
         if n.op != "scalar":
             continue
         us = users.get(id(n), [])
-        if us and all(OPS[u.op].kind == "elementwise" for u in us):
+        if us and all(u.op == "fusion" or OPS[u.op].kind == "elementwise" for u in us):
             groups.setdefault(n.dtype, []).append(n.attr("slot"))
     return groups
+
+
+def _emit_buffer_prologue(plan, w: LineWriter, ns: dict) -> None:
+    """Scratch buffers from the pool shared across runs, and the donated output arrays."""
+    if plan is None:
+        return
+    if plan.buffers:
+        from ..runtime.buffers import give, take
+        ns["take"], ns["give"] = take, give
+        for i, (shape, dt) in enumerate(plan.buffers):
+            w(f"b{i} = take({literal(tuple(shape))}, {dt!r})")
+    if plan.donations:
+        k = len(plan.donations)
+        w(f"{', '.join(f'd{j}' for j in range(k))}{',' if k == 1 else ''} = donated")
 
 
 def generate(g) -> NumpyProgram:
@@ -172,11 +190,18 @@ def generate(g) -> NumpyProgram:
     scalar_slots = {n.attr("slot") for n in g.nodes if n.op == "scalar"}
     for k in scalar_slots:
         slots[k] = f"s{k}"
-    w(f"def {g.name}(inputs):")
+    plan = getattr(g, "memory_plan", None)
+    donations = len(plan.donations) if plan is not None else 0
+    if donations:   # the runtime passes the dead input arrays it hands over (or None)
+        ns["NO_DONATION"] = (None,) * donations
+        w(f"def {g.name}(inputs, donated=NO_DONATION):")
+    else:
+        w(f"def {g.name}(inputs):")
     w.indent()
     w(f'"""{g.cause or "lazyflow graph"}"""')
     if slots:
         w(f"{', '.join(slots)}{',' if len(slots) == 1 else ''} = inputs")
+    _emit_buffer_prologue(plan, w, ns)
     for dt, group in _typed_scalar_slots(g).items():
         names_ = ", ".join(f"s{k}" for k in group)
         w(f"{names_}{',' if len(group) == 1 else ''} = zero_dim(np.array(({names_}"
@@ -190,15 +215,24 @@ def generate(g) -> NumpyProgram:
         var = f"v{ids[id(n)]}"
         w(f"# %{ids[id(n)]} = {_describe(n, pct)}")
         if n.op == "fusion":
-            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var)
+            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em)
+        elif n.op == "gte":
+            w(f"{var} = {names[id(n.inputs[0])]}[{n.attr('index')}]")
         else:
-            emit_node(n, names, w, ns, var, em)
+            emit_node(n, names, w, ns, var, em, plan.out_name(n) if plan is not None else None)
         names[id(n)] = var
+    if plan is not None and plan.buffers:
+        w(f"give({', '.join(f'b{i}' for i in range(len(plan.buffers)))})")
     outs = [names[id(o)] for o in g.outputs]
     w(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     w.dedent()
+    for line in ns.pop("_fused_defs", ()):
+        w(line)
     hot = em.hot_names()
     if hot:  # bind per-op globals to locals once per call
         ns["_HOT"] = tuple(ns[k] for k in hot)
         w.lines.insert(hot_at, f"    {', '.join(hot)}{',' if len(hot) == 1 else ''} = _HOT")
     return NumpyProgram(g.name, w.source(), ns, count_kernels(g))
+
+
+from . import fused as _fused  # noqa: E402,F401 - registers the fusion emitters

@@ -1,6 +1,6 @@
 """The IR: typed SSA nodes, the op registry, graph capture/hashing, printer and verifier."""
 
-from . import op_elementwise, op_linalg, op_random, op_reduce, op_row, op_shape  # noqa: F401
+from . import op_elementwise, op_fusion, op_linalg, op_random, op_reduce, op_row, op_shape  # noqa: F401, E501
 from .dtypes import dtype
 from .graph import Graph, Trace, build_graph, capture, stable_digest
 from .node import Node, is_scalar

@@ -145,6 +145,31 @@ for _name, (_fn, _uf, _comm) in COMPARISON.items():
 
 # ----------------------------------------------------------------------------- special arity
 def _pow_scalar(x, exponent, out=None):
+    """x ** exponent with ATen's CPU special cases for floats (2 and 3 are products, -0.5 an
+    inverse square root, -1 and -2 reciprocals; float16 computes in float32 and rounds once):
+    the same roundings as torch, and no slow powf for the common cube."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and exponent in (2, 3, -0.5, -1, -2):
+        half = x.dtype == np.float16
+        xx = x.astype(np.float32) if half else x
+        r = np.empty(x.shape, xx.dtype) if out is None or half else out
+        if exponent in (2, 3, -2):
+            np.multiply(xx, xx, out=r)
+            if exponent == 3:
+                np.multiply(r, xx, out=r)
+            elif exponent == -2:
+                np.divide(1, r, out=r)
+        elif exponent == -0.5:
+            np.sqrt(xx, out=r)
+            np.divide(1, r, out=r)
+        else:
+            np.divide(1, xx, out=r)
+        if half:
+            if out is None:
+                return r.astype(np.float16)
+            np.copyto(out, r, casting="unsafe")
+            return out
+        return r
     return np.power(x, exponent, out=out) if out is not None else np.power(x, exponent)
 
 

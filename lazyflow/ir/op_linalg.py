@@ -140,3 +140,27 @@ def _einsum(*xs, equation):
 
 
 register(OpDef("einsum", LINALG, _infer_einsum, _einsum, expensive=True, torch_name="Einsum"))
+
+
+# ----------------------------------------------------------------------------- matmul_t
+def _swap_last(shape: tuple) -> tuple:
+    return shape[:-2] + (shape[-1], shape[-2])
+
+
+def _infer_matmul_t(inputs, attrs):
+    a, b = inputs
+    sa = _swap_last(a.shape) if attrs["transpose_a"] else a.shape
+    sb = _swap_last(b.shape) if attrs["transpose_b"] else b.shape
+    return matmul_shape(sa, sb), a.dtype
+
+
+def _matmul_t(a, b, transpose_a=False, transpose_b=False):
+    """matmul of (optionally) transposed operands: numpy hands the swapped-stride views to BLAS
+    as transpose flags, so no operand is copied."""
+    return _matmul(np.swapaxes(a, -1, -2) if transpose_a else a,
+                   np.swapaxes(b, -1, -2) if transpose_b else b)
+
+
+# produced by the transpose-folding pass only (never recorded by the frontend)
+register(OpDef("matmul_t", LINALG, _infer_matmul_t, _matmul_t, expensive=True,
+               differentiable=False))

@@ -7,7 +7,7 @@ from .registry import OPS
 
 __all__ = ["verify", "VerificationError"]
 
-_LEAVES = ("input", "scalar", "constant")
+_LEAVES = ("input", "scalar", "constant", "param")
 
 
 class VerificationError(AssertionError):
@@ -37,6 +37,11 @@ def verify(g) -> None:
             body = n.attr("body")
             if body is not None:
                 verify(body)
+                out = body.outputs[0]
+                if tuple(out.shape) != tuple(n.shape) or out.dtype is not n.dtype:
+                    raise VerificationError(f"fusion %{i} is typed {n.dtype.name}{list(n.shape)} "
+                                            "but its body's first output is "
+                                            f"{out.dtype.name}{list(out.shape)}")
         seen.add(id(n))
     for o in g.outputs:
         if id(o) not in seen:

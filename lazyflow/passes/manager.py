@@ -52,13 +52,16 @@ class FixedPoint:
 
     def run(self, g: Graph, ctx: PassContext) -> int:
         total = 0
-        for _ in range(self.max_iters):
+        for it in range(self.max_iters):
+            mark = len(ctx.refusals)
             changed = 0
             for p in self.passes:
                 changed += _run_one(p, g, ctx)
             total += changed
             if not changed:
                 break
+            if it + 1 < self.max_iters:
+                del ctx.refusals[mark:]   # only the converged graph's refusals are reported
         return total
 
 

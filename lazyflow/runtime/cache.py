@@ -11,7 +11,7 @@ class Executable:
     """A compiled graph: the callable plus everything needed to explain it."""
 
     __slots__ = ("name", "fn", "source", "num_kernels", "optimized_text", "ir_text",
-                 "num_nodes", "num_optimized_nodes", "runs")
+                 "num_nodes", "num_optimized_nodes", "runs", "donations")
 
     def __init__(self, name, fn, source, num_kernels, optimized_text, ir_text, num_nodes,
                  num_optimized_nodes):
@@ -24,6 +24,7 @@ class Executable:
         self.num_nodes = num_nodes
         self.num_optimized_nodes = num_optimized_nodes
         self.runs = 0
+        self.donations = None   # runtime.donation checks, when the plan donates inputs
 
 
 class CompileCache:

@@ -95,17 +95,17 @@ def emulated_cuda(asan: bool = False):
     import importlib
     devmod = importlib.import_module("lazyflow.frontend.device")
     from . import backend as be
-    from .sync import compile_cache
+    from . import sync
     saved_backend = be.BACKENDS.get("cuda")
     saved_state = dict(devmod._cuda_state)
     backend = be.BACKENDS["cuda"] = EmulatedCudaBackend(asan)
     devmod._cuda_state.clear()
     devmod._cuda_state.update(ok=True, count=1, emulated=True)
-    compile_cache.clear()
+    sync.compile_cache.clear()   # executables compiled for another 'cuda' backend
     try:
         yield backend
     finally:
-        compile_cache.clear()
+        sync.compile_cache.clear()
         if saved_backend is None:
             be.BACKENDS.pop("cuda", None)
         else:

@@ -18,6 +18,7 @@ from ..ir.printer import format_graph
 from . import live
 from .backend import get_backend
 from .cache import CompileCache, Executable, explain_miss
+from .donation import donated_arrays, plan_checks
 from .metrics import counter_inc, timer_add
 
 __all__ = ["sync_nodes", "mark_step", "compile_cache", "user_location", "compile_graph_for",
@@ -86,14 +87,20 @@ def compile_graph_for(trace, cause: str) -> Executable:
         counter_inc(f"Pass.{pass_name}", n)
     if debug_level() >= 2:
         for pass_name, reason in ctx.reasons:
-            print(f"[lazyflow] {g.name} {pass_name}: {reason}", file=sys.stderr)
+            print(f"[lazyflow] {g.name} pass={pass_name} rewrite reason={reason}",
+                  file=sys.stderr)
         for pass_name, reason in ctx.refusals:
-            print(f"[lazyflow] {g.name} {pass_name} refused: {reason}", file=sys.stderr)
+            print(f"[lazyflow] {g.name} pass={pass_name} refused reason={reason}",
+                  file=sys.stderr)
     prog = backend.compile(g)
     opt_text = format_graph(g)
     _dump(g.name, ir_text, opt_text, prog.source, prog.language)
-    return Executable(g.name, prog.fn, prog.source, prog.num_kernels, opt_text, ir_text,
-                      num_nodes, len(g.nodes))
+    exe = Executable(g.name, prog.fn, prog.source, prog.num_kernels, opt_text, ir_text,
+                     num_nodes, len(g.nodes))
+    plan = getattr(g, "memory_plan", None)
+    if plan is not None and plan.donations:
+        exe.donations = plan_checks(trace, [slot for slot, _ in plan.donations])
+    return exe
 
 
 def sync_nodes(nodes: list, cause: str = "sync") -> None:
@@ -138,7 +145,13 @@ def _run(roots: list, cause: str) -> None:
         counter_inc("CachedCompile")
     try:
         with np.errstate(all="ignore"):
-            outs = exe.fn(trace.in_vals)
+            if exe.donations is None:
+                outs = exe.fn(trace.in_vals)
+            else:
+                donated = donated_arrays(trace, exe.donations)
+                counter_inc("Donation", sum(a is not None for a in donated))
+                outs = exe.fn(trace.in_vals, donated)
+                del donated
     except Exception as e:  # keep the error type; say which graph and barrier it came from
         e.add_note(f"lazyflow: raised while running graph {exe.name} "
                    f"(barrier: {cause} at {where or user_location()}); "

@@ -1,0 +1,265 @@
+"""Numpy code for fusion nodes (all kinds: loop, input, row, library).
+
+Small groups (domain of at most `SMALL` elements) are emitted inline, op by op, exactly as the
+unfused code would be: blocking only costs there. Larger groups get a generated *block function*
+that evaluates the group's per-block members into preallocated scratch with ``out=``, driven by
+`fused_runtime.BlockedKernel` over row blocks (or flat blocks of a contiguous elementwise group),
+then the group's post phase (combining per-block partial reductions, the small epilogue) runs on
+whole arrays. Every op computes in the dtype the unfused code uses, and bfloat16 results are
+rounded after each op as the unfused code does, so fused and unfused results agree bit for bit
+except for the summation order of reductions over the leading dim.
+"""
+
+from __future__ import annotations
+
+import inspect as _inspect
+
+import numpy as np
+
+from ..ir.node import Node
+from ..ir.registry import ELEMENTWISE, OPS
+from ..passes.fusion_plan import POST, PRE, SLICED, make_plan, numel
+from . import fused_runtime as rt
+from .source import literal
+
+__all__ = ["emit_fusion"]
+
+_PARTIAL = {"sum": "np.sum", "mean": "np.sum", "prod": "np.prod", "amax": "np.max",
+            "amin": "np.min", "all": "np.all", "any": "np.any"}
+_ACC_DTYPED = ("sum", "mean", "prod")
+_OUT_OK: dict = {}
+
+
+def _accepts_out(fn) -> bool:
+    key = id(fn)
+    if key not in _OUT_OK:
+        if isinstance(fn, np.ufunc):
+            _OUT_OK[key] = True
+        else:
+            try:
+                _OUT_OK[key] = "out" in _inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                _OUT_OK[key] = False
+    return _OUT_OK[key]
+
+
+def _np_dtype(n: Node) -> str:
+    return f"np.{n.dtype.np.name}"
+
+
+def _is_bf16(n: Node) -> bool:
+    return n.dtype.name == "bfloat16"
+
+
+def _select_ok(m: Node) -> bool:
+    """where(c, a, b) as a bitwise select: operands already have the result's dtype."""
+    return all(type(x) is Node and x.dtype is m.dtype for x in m.inputs[1:]) and \
+        m.dtype.np.itemsize in (1, 2, 4, 8)
+
+
+def _setup_ns(ns: dict) -> None:
+    ns.setdefault("select_into", rt.select_into)
+    ns.setdefault("round_bf16_", rt.round_bf16_)
+    ns.setdefault("combine", rt.combine)
+
+
+def _arg(x, local: dict, em, elementwise: bool) -> str:
+    if type(x) is not Node:
+        return repr(x)
+    if x.op == "constant":
+        return em.const(x.attr("value"), x.dtype) if elementwise else literal(x.attr("value"))
+    return local[id(x)]
+
+
+def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em) -> None:
+    """Emit `var = <outputs of fusion node n>` (a tuple when the group has several)."""
+    from .numpy_backend import emit_node
+    _setup_ns(ns)
+    body = n.attr("body")
+    members = [m for m in body.nodes if m.op not in ("param", "constant")]
+    local: dict = {}
+    for m in body.nodes:
+        if m.op == "param":
+            local[id(m)] = names[id(n.inputs[m.attr("index")])]
+    plan = make_plan(members, {id(o) for o in body.outputs})
+    if numel(plan.domain) <= rt.SMALL or plan.rows <= 1 and not plan.flat:
+        for k, m in enumerate(members):
+            name = f"{var}_{k}"
+            if m.op == "where" and _select_ok(m):
+                args = [_arg(x, local, em, True) for x in m.inputs]
+                expr = f"select_into({', '.join(args)}, np.empty({m.shape!r}, {_np_dtype(m)}))"
+                w(f"{name} = round_bf16({expr})" if _is_bf16(m) else f"{name} = {expr}")
+            else:
+                emit_node(m, local, w, ns, name, em)
+            local[id(m)] = name
+    else:
+        _emit_blocked(n, body, members, plan, local, w, ns, var, em)
+    outs = [local[id(o)] for o in body.outputs]
+    w(f"{var} = {outs[0]}" if len(outs) == 1 else f"{var} = ({', '.join(outs)})")
+
+
+
+
+class _Scratch:
+    """Liveness-based scratch allocation: a buffer is reused once its value is dead."""
+
+    def __init__(self):
+        self.specs: list = []
+        self.free: dict = {}
+
+    def take(self, m: Node) -> int:
+        key = (tuple(m.shape[1:]), m.dtype.np)
+        pool = self.free.get(key)
+        if pool:
+            return pool.pop()
+        self.specs.append(key)
+        return len(self.specs) - 1
+
+    def release(self, k: int) -> None:
+        self.free.setdefault(self.specs[k], []).append(k)
+
+
+def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, var: str,
+                  em) -> None:
+    from .numpy_backend import emit_node
+    ctx = plan.context
+    S = plan.domain
+    rows = S[0]
+    out_ids = {id(o) for o in body.outputs}
+
+    def sliceable(shape) -> bool:
+        return len(shape) == len(S) and shape[0] == rows
+
+    # library call first, on whole operands
+    for k, m in enumerate(members):
+        if ctx[id(m)] == PRE:
+            emit_node(m, local, w, ns, f"{var}_{k}", em)
+            local[id(m)] = f"{var}_{k}"
+    # block-function inputs: params, then library results
+    ins = [p for p in body.nodes if p.op == "param"] + [m for m in members if ctx[id(m)] == PRE]
+    sliced = tuple(sliceable(p.shape) for p in ins)
+    blk: dict = {}
+    lines = []
+    bname = f"blk_{var}"
+    lines.append(f"def {bname}(A, O, T, P, b, i, j):")
+    lines.append("    n = j - i")
+    for k, (p, s) in enumerate(zip(ins, sliced)):
+        lines.append(f"    a{k} = A[{k}][i:j]" if s else f"    a{k} = A[{k}]")
+        blk[id(p)] = f"a{k}"
+    # collected outputs: per-block members read after the blocks, and row reductions
+    collected = [m for m in members if (ctx[id(m)] == SLICED and id(m) in out_ids)
+                 or id(m) in plan.row_collect]
+    col_index = {id(m): k for k, m in enumerate(collected)}
+    for k in range(len(collected)):
+        lines.append(f"    o{k} = O[{k}][i:j]")
+    # liveness over per-block members
+    order = [m for m in members if ctx[id(m)] == SLICED or id(m) in plan.accumulate
+             or id(m) in plan.row_collect]
+    last = {}
+    for idx, m in enumerate(order):
+        for x in m.inputs:
+            if type(x) is Node:
+                last[id(x)] = idx
+    scratch = _Scratch()
+    held: dict = {}           # id(value) -> scratch index
+    partials = []
+    body_lines = []
+    for idx, m in enumerate(order):
+        opdef = OPS[m.op]
+        args = [_arg(x, blk, em, opdef.kind == ELEMENTWISE) for x in m.inputs]
+        dying = [id(x) for x in m.inputs if type(x) is Node and last.get(id(x)) == idx
+                 and id(x) in held]
+        if opdef.kind == ELEMENTWISE:
+            inplace_ok = opdef.ufunc is not None and not m.attrs
+            if inplace_ok:
+                for d in set(dying):
+                    scratch.release(held.pop(d))
+            if id(m) in col_index:
+                dest = f"o{col_index[id(m)]}"
+            else:
+                t = scratch.take(m)
+                held[id(m)] = t
+                dest = f"t{t}[:n]"
+            if not inplace_ok:
+                for d in set(dying):
+                    if d in held:
+                        scratch.release(held.pop(d))
+            name = f"v{idx}"
+            body_lines.append(f"{name} = {dest}")
+            if m.op == "where" and _select_ok(m):
+                body_lines.append(f"select_into({', '.join(args)}, {name})")
+            elif inplace_ok:
+                body_lines.append(f"{em.ufunc(opdef.ufunc)}({', '.join(args)}, out={name})")
+            else:
+                fname = f"k_{m.op}"
+                ns.setdefault(fname, opdef.impl)
+                kw = [f"{k}={literal(v)}" for k, v in m.attrs]
+                if _accepts_out(opdef.impl):
+                    body_lines.append(f"{fname}({', '.join(args + kw)}, out={name})")
+                else:
+                    body_lines.append(f"{name}[...] = {fname}({', '.join(args + kw)})")
+            if _is_bf16(m):
+                body_lines.append(f"round_bf16_({name})")
+            blk[id(m)] = name
+            continue
+        for d in set(dying):
+            scratch.release(held.pop(d))
+        x = m.inputs[0]
+        if id(m) in plan.accumulate:
+            dims = tuple(d % len(S) for d in m.attr("dims"))
+            acc = ", dtype=np.float32" if m.op in _ACC_DTYPED and x.dtype.name == "float16" \
+                else ""
+            body_lines.append(f"p{len(partials)} = {_PARTIAL[m.op]}({args[0]}, axis={dims!r}, "
+                              f"keepdims=True{acc})")
+            partials.append(m)
+            continue
+        fname = f"k_{m.op}"
+        ns.setdefault(fname, opdef.impl)
+        kw = [f"{k}={literal(v)}" for k, v in m.attrs]
+        expr = f"{fname}({', '.join(args + kw)})"
+        if _is_bf16(m):
+            expr = f"round_bf16({expr})"
+        name = f"v{idx}"
+        body_lines.append(f"{name} = {expr}")
+        if id(m) in col_index:
+            body_lines.append(f"o{col_index[id(m)]}[...] = {name}")
+        blk[id(m)] = name
+    for k in range(len(scratch.specs)):
+        lines.append(f"    t{k} = T[{k}]")
+    lines.extend("    " + ln for ln in body_lines)
+    if partials:
+        lines.append(f"    P[b] = ({', '.join(f'p{k}' for k in range(len(partials)))},)")
+    ns.setdefault("_fused_defs", []).extend(lines + [""])
+    kname = f"KERNEL_{var}"
+    ns[kname] = rt.BlockedKernel(
+        rows, numel(S[1:]), plan.flat, sliced,
+        tuple((m.shape, m.dtype.np) for m in collected), tuple(scratch.specs),
+        len(partials), bname)
+    call_args = ", ".join(local[id(p)] for p in ins)
+    w(f"{var}_O, {var}_P = {kname}({bname}, {call_args})")
+    for m in collected:
+        local[id(m)] = f"{var}_O[{col_index[id(m)]}]"
+    for k, m in enumerate(partials):
+        dims = tuple(d % len(S) for d in m.attr("dims"))
+        count = numel(tuple(S[d] for d in dims))
+        acc = "np.float32" if m.op in _ACC_DTYPED and m.inputs[0].dtype.name == "float16" \
+            else "None"
+        expr = (f"combine({m.op!r}, [p[{k}] for p in {var}_P], {dims!r}, "
+                f"{m.attr('keepdim')!r}, {count}, {acc}, {_np_dtype(m)})")
+        if _is_bf16(m):
+            expr = f"round_bf16({expr})"
+        w(f"{var}_r{k} = {expr}")
+        local[id(m)] = f"{var}_r{k}"
+    for k, m in enumerate(members):        # the epilogue on reduced results, whole arrays
+        if ctx[id(m)] == POST and id(m) not in plan.accumulate and id(m) not in plan.row_collect:
+            emit_node(m, local, w, ns, f"{var}_{k}", em)
+            local[id(m)] = f"{var}_{k}"
+
+
+def _register() -> None:
+    from .numpy_backend import FUSION_EMITTERS
+    for kind in ("loop", "input", "row", "library"):
+        FUSION_EMITTERS.setdefault(kind, emit_fusion)
+
+
+_register()

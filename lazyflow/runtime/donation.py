@@ -1,0 +1,112 @@
+"""Run-time checks for buffer donation: may this run overwrite an input's array in place?
+
+The memory plan (`passes.memory`) names output nodes that may be written into the array of a
+graph input of the same shape and dtype (an optimizer writing a parameter's new value over the
+old one). The old value may still be readable, so before every run each candidate is checked by
+reference counts, which see every holder: a tensor, a view, an autograd saved value, a pending
+graph outside this barrier, a user's numpy view of the array.
+
+The old input node is dead after the run when its only referrers are pending nodes of this
+trace that are themselves dead after it: roots (realized, which drops their inputs) or non-roots
+referenced only from inside the trace. The array must be owned by that node alone (``base`` is
+None, nothing else refers to it), writeable and C-contiguous.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["DonationCheck", "plan_checks", "donated_arrays"]
+
+_getrefcount = sys.getrefcount
+
+
+class DonationCheck:
+    """What to verify for one donation: the input slot, where to find its node in the trace, how
+    many references the trace itself holds to it, and the trace nodes that must not escape."""
+
+    __slots__ = ("slot", "reader", "slot_refs", "guard", "shape", "dtype")
+
+    def __init__(self, slot, reader, slot_refs, guard, shape, dtype):
+        self.slot = slot
+        self.reader = reader        # (position in trace.order, input index) reading the slot
+        self.slot_refs = slot_refs  # references to the input node from trace nodes
+        self.guard = guard          # positions of non-root trace nodes that keep it alive
+        self.shape = shape
+        self.dtype = dtype
+
+
+def plan_checks(trace, slots: list) -> list | None:
+    """DonationChecks for the donated input `slots` (one per planned donation, in order), from
+    the trace's structure; None where a slot is not an array the trace reads."""
+    refs = trace.refs()
+    roots = set(trace.out_refs)
+    inbound = [0] * len(refs)
+    users: list = [[] for _ in refs]
+    slot_readers: dict = {}
+    for p, rs in enumerate(refs):
+        for i, r in enumerate(rs):
+            if type(r) is not int:
+                continue
+            if r >= 0:
+                inbound[r] += 1
+                users[r].append(p)
+            else:
+                slot_readers.setdefault(-1 - r, []).append((p, i))
+    checks = []
+    for slot in slots:
+        readers = slot_readers.get(slot)
+        desc = trace.in_descs[slot] if slot < len(trace.in_descs) else None
+        if not readers or type(desc) is not tuple:
+            checks.append(None)
+            continue
+        guard: set = set()
+        stack = [p for p, _ in readers if p not in roots]
+        while stack:
+            p = stack.pop()
+            if p in guard:
+                continue
+            guard.add(p)
+            stack.extend(u for u in users[p] if u not in roots and u not in guard)
+        shape, dt = desc
+        checks.append(DonationCheck(slot, readers[0], len(readers),
+                                    tuple((p, inbound[p]) for p in sorted(guard)),
+                                    tuple(shape), dt.np))
+    return checks
+
+
+def donated_arrays(trace, checks: list) -> tuple:
+    """Per planned donation, the input array this run may overwrite, or None."""
+    order = trace.order
+    in_vals = trace.in_vals
+    alone: dict = {}   # trace position -> referenced from inside the trace only
+    out = []
+    for c in checks:
+        arr = None if c is None else _check(c, order, in_vals, alone)
+        out.append(arr)
+    return tuple(out)
+
+
+def _check(c: DonationCheck, order: list, in_vals: list, alone: dict):
+    p, i = c.reader
+    old = order[p].inputs[i]
+    # referrers: the trace's inputs tuples, the local `old`, getrefcount's argument
+    if _getrefcount(old) != c.slot_refs + 2:
+        return None
+    arr = in_vals[c.slot]
+    if (type(arr) is not np.ndarray or arr.base is not None or arr.dtype != c.dtype
+            or arr.shape != c.shape or not arr.flags.writeable or not arr.flags.c_contiguous):
+        return None
+    # referrers: old.data, in_vals, the local `arr`, getrefcount's argument
+    if _getrefcount(arr) != 4:
+        return None
+    for q, inbound in c.guard:
+        ok = alone.get(q)
+        if ok is None:
+            # referrers: the trace's inputs tuples, trace.order, getrefcount's argument
+            ok = alone[q] = _getrefcount(order[q]) == inbound + 2
+        if not ok:
+            return None
+    return arr
