@@ -23,17 +23,25 @@ def _kernels(code: str) -> list:
 
 
 def test_inspect_cuda_source_without_gpu():
-    x = lf.ones(128, 512)
-    b = lf.ones(512)
+    x = lf.tensor(np.ones((128, 512), np.float32))
+    b = lf.tensor(np.ones(512, np.float32))
     r = inspect((x + b).relu(), backend="cuda")
     assert r.backend == "cuda"
     assert r.code.splitlines()[0].startswith("// lazyflow CUDA translation unit")
     assert '#include "lazyflow_cuda.h"' in r.code and '#include "lazyflow_device.h"' in r.code
-    names = _kernels(r.code)
-    assert names == ["loop_full_1", "loop_full_3", "loop_add_4", "loop_relu_5"]
-    assert r.num_kernels == 4
-    assert "//   %4 = f32[128,512] add(%1, %3)" in r.code  # the IR ops each kernel covers
+    assert _kernels(r.code) == ["fused_loop_add_relu_2"] and r.num_kernels == 1
+    # the IR ops the kernel covers, numbered as in the fusion body of optimized_ir
+    assert "//   %2.2 = f32[128,512] add(%2.0, %2.1)\n//   %2.3 = f32[128,512] relu(%2.2)" in r.code
     assert "INFINITY" not in r.code
+
+
+def test_unfused_graphs_get_one_kernel_per_op(monkeypatch):
+    monkeypatch.setenv("LAZYFLOW_OPT", "0")
+    x = lf.tensor(np.ones((128, 512), np.float32))
+    b = lf.tensor(np.ones(512, np.float32))
+    r = inspect((x + b).relu(), backend="cuda")
+    assert _kernels(r.code) == ["loop_add_2", "loop_relu_3"] and r.num_kernels == 2
+    assert "//   %2 = f32[128,512] add(%0, %1)" in r.code
 
 
 def test_every_elementwise_op_has_a_cuda_template():
@@ -70,8 +78,11 @@ def test_contiguous_float_loops_use_float4_and_others_do_not():
 
 
 def test_reductions_use_warp_shuffles_and_block_reduce():
-    code = inspect(lf.ones(8, 100).sum(1), lf.ones(8, 100).softmax(-1), backend="cuda").code
-    assert "lf_block_reduce" in code and "input_sum_" in code and "row_softmax_" in code
+    x = lf.tensor(np.ones((8, 100), np.float32))
+    code = inspect(x.sum(1), x.softmax(-1), backend="cuda").code
+    # sibling fusion: the sum and the softmax share one pass structure over x's rows
+    assert _kernels(code) == ["fused_row_sum_softmax_1"]
+    assert "lf_block_reduce" in code and "lf_op_max" in code and "lf_op_sum" in code
     hdr = open(lf.codegen.cuda.INCLUDE_DIR + "/lazyflow_device.h").read()
     assert "__shfl_xor_sync" in hdr and "__shared__" in hdr and "INFINITY" not in hdr
 
@@ -79,7 +90,7 @@ def test_reductions_use_warp_shuffles_and_block_reduce():
 def test_library_ops_are_listed_in_the_launch_plan():
     a, b = lf.ones(4, 5), lf.ones(5, 3)
     code = inspect((a @ b).cumsum(0), backend="cuda").code
-    assert "library matmul(%1, %3) via cupy.matmul (cuBLAS)" in code
+    assert "library matmul(%1, %2) via cupy.matmul (cuBLAS)" in code
     assert "library cumsum" in code
 
 

@@ -76,7 +76,7 @@ class _Builder:
         if _numel(shape) == 0:
             return [self.buf_loc(b, shape, o.dtype) for b, o in zip(bufs, outputs)]
         ops = [n.op for n in nodes if n.op not in ("param", "constant")]
-        name = kernel_name(kind, ops, number)
+        name = self._unique(kernel_name(kind, ops, number))
         for i, n in enumerate(nodes):
             self.pct.setdefault(id(n), f"%{number}.{i}")
         src, grid, block, args = emit_loop_kernel(name, nodes, outputs, params, shape, bufs,
@@ -94,13 +94,22 @@ class _Builder:
         if outer == 0 or all(_numel(o.shape) == 0 for o in outputs):
             return locs
         ops = [n.op for n in nodes if n.op not in ("param", "constant")]
-        name = kernel_name(kind, ops, number)
+        name = self._unique(kernel_name(kind, ops, number))
         for i, n in enumerate(nodes):
             self.pct.setdefault(id(n), f"%{number}.{i}")
         src, grid, block, args = emit_block_kernel(name, nodes, outputs, params, shape, rdims,
                                                    bufs, self.pct)
         self._launch(name, src, grid, block, args)
         return locs
+
+    def _unique(self, name: str) -> str:
+        """Kernel names are unique in a translation unit (a split group reuses its number)."""
+        if name not in self.names:
+            return name
+        k = 2
+        while f"{name}_{k}" in self.names:
+            k += 1
+        return f"{name}_{k}"
 
     def _launch(self, name, src, grid, block, args) -> None:
         self.kernels.append(src)
@@ -153,6 +162,8 @@ class _Builder:
             if b.op == "param":
                 params[id(b)] = self.loc_of(n.inputs[b.attr("index")])
         nodes, outs = list(body.nodes), list(body.outputs)
+        if not _one_kernel(kind, nodes, outs):
+            return self.split(n, number)
         if kind == "loop":
             return self.loop_group(number, nodes, outs, params)
         if kind in ("input", "row"):
@@ -191,44 +202,59 @@ class _Builder:
             raise NotImplementedError("CUDA backend: a library group exposing its raw product")
         return self.loop_group(number, _topo(epi, epi_outs), epi_outs, new_params, "library")
 
+    def emit_node(self, n: Node, number: int) -> None:
+        """Give node n a Loc, emitting its kernel or library call if it computes anything."""
+        if n.op == "input":
+            b = self.nbuf
+            self.nbuf += 1
+            self.input_bufs[n.attr("slot")] = b
+            self.locs[id(n)] = self.buf_loc(b, n.shape, n.dtype)
+        elif n.op == "scalar":
+            self.locs[id(n)] = Loc("scalar", n.shape, n.dtype, slot=n.attr("slot"))
+        elif n.op == "constant":
+            self.locs[id(n)] = Loc("const", n.shape, n.dtype, value=n.attr("value"))
+        elif n.op in VIEW_OPS:
+            src = self.loc_of(n.inputs[0])
+            loc = view_loc(src, n.op, dict(n.attrs), n.shape)
+            if loc is None:   # reshape of a strided view: copy, then reshape
+                x = n.inputs[0]
+                body, op, params = self.single(Node("copy", (x,), (), x.shape, x.dtype))
+                src = self.loop_group(number, body, [op], params)[0]
+                loc = view_loc(src, n.op, dict(n.attrs), n.shape)
+            self.locs[id(n)] = loc
+        elif n.op == "fusion":
+            outs = self.fusion(n, number)
+            self.locs[id(n)] = outs[0]
+            self.locs[("outs", id(n))] = outs
+        elif n.op == "gte":
+            self.locs[id(n)] = self.locs[("outs", id(n.inputs[0]))][n.attr("index")]
+        elif _is_loop_op(n.op):
+            body, op, params = self.single(n)
+            self.locs[id(n)] = self.loop_group(number, body, [op], params)[0]
+        elif n.op in REDUCE_OPS or n.op in ROW_OPS:
+            body, op, params = self.single(n)
+            kind = "row" if n.op in ROW_OPS else "input"
+            self.locs[id(n)] = self.block_group(number, body, [op], params, kind)[0]
+        else:
+            self.locs[id(n)] = self.library(n, list(n.inputs))
+
+    def split(self, n: Node, number: int) -> list:
+        """A fusion group no single kernel template covers (reductions over different dims,
+        outputs of different shapes): its members run as one-op groups, in body order."""
+        body = n.attr("body")
+        for i, b in enumerate(body.nodes):
+            self.pct.setdefault(id(b), f"%{number}.{i}")
+            if b.op == "param":
+                self.locs[id(b)] = self.loc_of(n.inputs[b.attr("index")])
+            else:
+                self.emit_node(b, number)
+        return [self.loc_of(o) for o in body.outputs]
+
     # -- the whole graph
     def run(self) -> None:
         g = self.g
         for n in g.nodes:
-            number = self.index[id(n)]
-            if n.op == "input":
-                b = self.nbuf
-                self.nbuf += 1
-                self.input_bufs[n.attr("slot")] = b
-                self.locs[id(n)] = self.buf_loc(b, n.shape, n.dtype)
-            elif n.op == "scalar":
-                self.locs[id(n)] = Loc("scalar", n.shape, n.dtype, slot=n.attr("slot"))
-            elif n.op == "constant":
-                self.locs[id(n)] = Loc("const", n.shape, n.dtype, value=n.attr("value"))
-            elif n.op in VIEW_OPS:
-                src = self.loc_of(n.inputs[0])
-                loc = view_loc(src, n.op, dict(n.attrs), n.shape)
-                if loc is None:   # reshape of a strided view: copy, then reshape
-                    x = n.inputs[0]
-                    body, op, params = self.single(Node("copy", (x,), (), x.shape, x.dtype))
-                    src = self.loop_group(number, body, [op], params)[0]
-                    loc = view_loc(src, n.op, dict(n.attrs), n.shape)
-                self.locs[id(n)] = loc
-            elif n.op == "fusion":
-                outs = self.fusion(n, number)
-                self.locs[id(n)] = outs[0]
-                self.locs[("outs", id(n))] = outs
-            elif n.op == "gte":
-                self.locs[id(n)] = self.locs[("outs", id(n.inputs[0]))][n.attr("index")]
-            elif _is_loop_op(n.op):
-                body, op, params = self.single(n)
-                self.locs[id(n)] = self.loop_group(number, body, [op], params)[0]
-            elif n.op in REDUCE_OPS or n.op in ROW_OPS:
-                body, op, params = self.single(n)
-                kind = "row" if n.op in ROW_OPS else "input"
-                self.locs[id(n)] = self.block_group(number, body, [op], params, kind)[0]
-            else:
-                self.locs[id(n)] = self.library(n, list(n.inputs))
+            self.emit_node(n, self.index[id(n)])
         outs = []
         for o in g.outputs:
             loc = self.loc_of(o)
@@ -239,6 +265,39 @@ class _Builder:
                 pass  # an input returned unchanged (or reshaped): shares its buffer
             outs.append(loc)
         self.outputs = outs
+
+
+def _one_kernel(kind: str, nodes: list, outs: list) -> bool:
+    """Can one loop / block kernel compute this group? (Else it is split into its members.)"""
+    members = [n for n in nodes if n.op not in ("param", "constant")]
+    if kind == "loop":
+        return len({o.shape for o in outs}) == 1 and all(_is_loop_op(n.op) for n in members)
+    if kind in ("input", "row"):
+        spaces = {reduce_dims(n) for n in members if n.op in REDUCE_OPS or n.op in ROW_OPS}
+        if len(spaces) != 1:
+            return False
+        shape, rdims = next(iter(spaces))
+        kept = tuple(d for i, d in enumerate(shape) if i not in rdims)
+        kept_keep = tuple(1 if i in rdims else d for i, d in enumerate(shape))
+        ok_shapes = {kept, kept_keep}
+        for n in members:
+            if n.op in REDUCE_OPS or n.op in ROW_OPS or _broadcasts_to(n.shape, shape):
+                continue
+            if n.shape not in ok_shapes:
+                return False
+        return all(_is_loop_op(n.op) or n.op in REDUCE_OPS or n.op in ROW_OPS for n in members)
+    if kind == "library":
+        libs = [n for n in members if not _is_loop_op(n.op)]
+        return (len(libs) == 1 and all(x.op in ("param", "constant") for x in libs[0].inputs)
+                and len({o.shape for o in outs if o is not libs[0]}) <= 1)
+    return False
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    if len(shape) > len(target):
+        return False
+    pad = len(target) - len(shape)
+    return all(d in (1, target[i + pad]) for i, d in enumerate(shape))
 
 
 def _topo(nodes: list, outs: list) -> list:

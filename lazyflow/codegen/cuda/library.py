@@ -21,9 +21,15 @@ def _matmul(xp, a, b):
     return xp.matmul(a, b)
 
 
+def _matmul_t(xp, a, b, transpose_a=False, transpose_b=False):
+    return _matmul(xp, xp.swapaxes(a, -1, -2) if transpose_a else a,
+                   xp.swapaxes(b, -1, -2) if transpose_b else b)
+
+
 # op -> (description, fn(xp, *args, **attrs)) for ops CuPy runs on the device
 CUPY_LIBRARY = {
     "matmul": ("cupy.matmul (cuBLAS)", _matmul),
+    "matmul_t": ("cupy.matmul (cuBLAS, transposed operands)", _matmul_t),
     "einsum": ("cupy.einsum", lambda xp, *ops, equation: xp.einsum(equation, *ops)),
     "cumsum": ("cupy.cumsum", lambda xp, x, dim=0: xp.cumsum(x, axis=dim).astype(x.dtype)),
     "cumprod": ("cupy.cumprod", lambda xp, x, dim=0: xp.cumprod(x, axis=dim).astype(x.dtype)),
