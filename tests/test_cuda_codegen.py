@@ -180,3 +180,29 @@ def test_fusion_nodes_run_through_the_emulated_launch_plan():
     outs = execute(generate(_fused_graph()), vals, EmulatedRuntime())
     for got, want in zip(outs, _fused_reference(*vals)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_independent_loop_groups_share_one_multi_tensor_launch(monkeypatch):
+    a = lf.tensor(np.ones((4, 3), np.float32))
+    b = lf.tensor(np.ones(5, np.float32))
+    code = inspect(a * 2.0, (b + 1.0).exp(), backend="cuda").code
+    assert _kernels(code) == ["multi2_loop_mul_3"]
+    assert "if (t < 12) {" in code and "const int i1 = t - 12;" in code
+    # unfused, a dependent group waits for its producer: two launches
+    monkeypatch.setenv("LAZYFLOW_OPT", "0")
+    assert _kernels(inspect((a * 2.0) + 1.0, backend="cuda").code) == ["loop_mul_2", "loop_add_4"]
+
+
+@pytest.mark.skipif(not emulation_available(), reason="CUDA emulator not installed")
+def test_adam_step_updates_every_parameter_in_one_launch():
+    from lazyflow.runtime.cuda_emulation import emulated_cuda
+    with emulated_cuda():
+        ps = [lf.tensor(np.ones(s, np.float32), device="cuda").requires_grad_()
+              for s in [(5, 3), (7,), (2, 2, 9)]]
+        opt = lf.optim.Adam(ps, lr=0.01)
+        sum((p * p).sum() for p in ps).backward()
+        lf.mark_step()
+        lf.debug.reset_metrics()
+        opt.step()
+        assert lf.debug.counter_value("Execute") == 1
+        assert lf.debug.counter_value("KernelLaunch") == 1

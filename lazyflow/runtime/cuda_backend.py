@@ -172,7 +172,8 @@ class CudaBackend(Backend):
         if plan.kernels:
             rt.module(plan.source)   # compile (or load) now: compile time is CompileTime
 
-        def run(in_vals, plan=plan, rt=rt):
+        def run(in_vals, donated=None, plan=plan, rt=rt):
+            # donated host arrays (the CPU memory plan) do not apply: plans allocate from the pool
             return execute(plan, in_vals, rt)
         return Program(run, plan.source, plan.num_kernels, "cuda")
 

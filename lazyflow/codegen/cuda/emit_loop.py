@@ -15,7 +15,7 @@ from .kernel_text import KernelParams, block_size, grid_size, index_type, ir_com
 from .layout import Loc, align_strides, contiguous_strides, offset_expr
 from .scalar_code import Scope
 
-__all__ = ["emit_loop_kernel"]
+__all__ = ["emit_loop_kernel", "emit_multi_loop_kernel", "LoopGroup"]
 
 
 def _numel(shape) -> int:
@@ -120,3 +120,89 @@ def emit_loop_kernel(name: str, nodes: list, outputs: list, params: dict, out_sh
 
 
 from .scalar_ops import INDEXED_OPS as _INDEXED  # noqa: E402
+
+
+class LoopGroup:
+    """A loop group whose launch is deferred so that independent neighbours share one kernel."""
+
+    def __init__(self, name, nodes, outputs, params, out_shape, out_bufs):
+        self.name = name
+        self.nodes = nodes
+        self.outputs = outputs
+        self.params = params
+        self.out_shape = out_shape
+        self.out_bufs = out_bufs
+
+    @property
+    def size(self) -> int:
+        return _numel(self.out_shape)
+
+    def reads(self) -> set:
+        return {loc.buf for loc in self.params.values() if loc.kind == "buf"}
+
+
+def _scalar_body(scope: Scope, g: LoopGroup, kp: KernelParams, itype: str, index: str) -> None:
+    """Loads, ops and stores of one element `index` of loop group g (no vectorization)."""
+    aligned: dict = {}
+    for n in g.nodes:
+        if n.op == "param":
+            loc = g.params[id(n)]
+            if loc.kind == "buf":
+                st = align_strides(loc.shape, loc.strides, g.out_shape)
+                aligned[id(n)] = (kp.input(loc), loc.with_view(g.out_shape, st))
+            else:
+                aligned[id(n)] = (kp.input(loc), loc)
+    outs = [kp.output(b, o.dtype) for b, o in zip(g.out_bufs, g.outputs)]
+
+    def leaf(n: Node, sc: Scope) -> str:
+        if n.op == "constant":
+            return C.literal(n.attr("value"), n.dtype)
+        ptr, loc = aligned[id(n)]
+        if loc.kind != "buf":
+            return ptr
+        off = offset_expr(index, g.out_shape, loc.strides, itype)
+        idx = off if loc.offset == 0 else f"{loc.offset} + {off}"
+        v = sc.fresh("x")
+        sc.emit(f"const {C.compute_type(loc.dtype)} {v} = {C.load_expr(loc.dtype, ptr, idx)};")
+        return v
+    for o, ptr in zip(g.outputs, outs):
+        v = scope.value(o, leaf, index)
+        scope.emit(C.store_stmt(o.dtype, ptr, index, v))
+
+
+def emit_multi_loop_kernel(name: str, groups: list, pct: dict):
+    """One launch for several independent loop groups (a multi-tensor kernel, e.g. an optimizer
+    updating every parameter): the grid-stride loop runs over the groups' elements laid end to
+    end and each thread dispatches to its group's body by range."""
+    kp = KernelParams()
+    total = sum(g.size for g in groups)
+    extents = [total]
+    for g in groups:
+        extents += [_max_offset(loc) for loc in g.params.values()]
+    itype = index_type(*extents)
+    lines = [f"// {name}: {len(groups)} loop groups in one launch"]
+    for g in groups:
+        lines.append(f"//  {g.name} over {g.size} element(s):")
+        lines += ["//  " + ln[2:] for ln in ir_comment(g.nodes, pct)]
+    body: list = []
+    top = Scope(body, 2)
+    start = 0
+    for k, g in enumerate(groups):
+        end = start + g.size
+        cond = f"t < {end}" if k < len(groups) - 1 else ""
+        head = ("if" if k == 0 else "} else if") + f" ({cond}) {{" if cond else "} else {"
+        if len(groups) == 1:
+            head = "{"
+        top.emit(head)
+        inner = top.child()
+        inner.emit(f"const {itype} i{k} = t - {start};")
+        _scalar_body(inner, g, kp, itype, f"i{k}")
+        start = end
+    top.emit("}")
+    lines.append(kp.signature(name) + " {")
+    lines.append(f"  for ({itype} t = ({itype})blockIdx.x * blockDim.x + threadIdx.x; t < {total};"
+                 f" t += ({itype})blockDim.x * gridDim.x) {{")
+    lines += body
+    lines += ["  }", "}"]
+    block = block_size(total)
+    return "\n".join(lines), grid_size(total, block), block, tuple(kp.args)

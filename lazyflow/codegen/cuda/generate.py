@@ -12,10 +12,11 @@ from ...ir.node import Node
 from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM
 from . import scalar_ops  # noqa: F401 - attaches OpDef.cuda templates
 from .emit_block import REDUCE_OPS, ROW_OPS, emit_block_kernel, reduce_dims
-from .emit_loop import emit_loop_kernel
+from .emit_loop import LoopGroup, emit_loop_kernel, emit_multi_loop_kernel
 from .kernel_text import kernel_name
 from .layout import Loc, contiguous_strides, view_loc
 from .plan import Alloc, CudaPlan, Launch, LibraryCall
+from .scalar_ops import INDEXED_OPS
 
 __all__ = ["generate_plan", "VIEW_OPS", "HEADER_INCLUDES"]
 
@@ -58,6 +59,9 @@ class _Builder:
         self.pct = {id(n): f"%{i}" for i, n in enumerate(g.nodes)}
         self.index = {id(n): i for i, n in enumerate(g.nodes)}
         self.plan_notes: list = []
+        self.pending: list = []       # loop groups not launched yet (see flush)
+        self.pending_outs: set = set()
+        self.reserved: list = []
 
     def new_buf(self, shape, dt) -> int:
         b = self.nbuf
@@ -79,10 +83,32 @@ class _Builder:
         name = self._unique(kernel_name(kind, ops, number))
         for i, n in enumerate(nodes):
             self.pct.setdefault(id(n), f"%{number}.{i}")
-        src, grid, block, args = emit_loop_kernel(name, nodes, outputs, params, shape, bufs,
-                                                  self.pct)
-        self._launch(name, src, grid, block, args)
+        group = LoopGroup(name, nodes, outputs, params, shape, bufs)
+        if any(b in self.pending_outs for b in group.reads()) or any(
+                n.op in INDEXED_OPS for n in nodes):
+            self.flush()
+        self.reserved.append(name)
+        self.pending.append(group)
+        self.pending_outs.update(bufs)
+        if any(n.op in INDEXED_OPS for n in nodes):
+            self.flush()   # random/arange kernels keep their own launch (and float4-free code)
         return [self.buf_loc(b, shape, o.dtype) for b, o in zip(bufs, outputs)]
+
+    def flush(self) -> None:
+        """Launch the deferred loop groups: one kernel, or one multi-tensor kernel for several
+        independent neighbours."""
+        groups, self.pending, self.pending_outs = self.pending, [], set()
+        for g in groups:
+            self.reserved.remove(g.name)
+        if len(groups) == 1:
+            g = groups[0]
+            src, grid, block, args = emit_loop_kernel(g.name, g.nodes, g.outputs, g.params,
+                                                      g.out_shape, g.out_bufs, self.pct)
+            self._launch(g.name, src, grid, block, args)
+        elif groups:
+            name = self._unique(f"multi{len(groups)}_{groups[0].name}")
+            src, grid, block, args = emit_multi_loop_kernel(name, groups, self.pct)
+            self._launch(name, src, grid, block, args)
 
     def block_group(self, number: int, nodes: list, outputs: list, params: dict,
                     kind: str) -> list:
@@ -93,6 +119,7 @@ class _Builder:
         outer = _numel(tuple(shape[d] for d in range(len(shape)) if d not in rdims))
         if outer == 0 or all(_numel(o.shape) == 0 for o in outputs):
             return locs
+        self.flush()
         ops = [n.op for n in nodes if n.op not in ("param", "constant")]
         name = self._unique(kernel_name(kind, ops, number))
         for i, n in enumerate(nodes):
@@ -104,10 +131,11 @@ class _Builder:
 
     def _unique(self, name: str) -> str:
         """Kernel names are unique in a translation unit (a split group reuses its number)."""
-        if name not in self.names:
+        taken = set(self.names) | set(self.reserved)
+        if name not in taken:
             return name
         k = 2
-        while f"{name}_{k}" in self.names:
+        while f"{name}_{k}" in taken:
             k += 1
         return f"{name}_{k}"
 
@@ -118,6 +146,7 @@ class _Builder:
         self.plan_notes.append(f"{name}<<<{grid}, {block}>>>")
 
     def library(self, n: Node, inputs: list) -> Loc:
+        self.flush()
         b = self.nbuf
         self.nbuf += 1
         locs = tuple(self.loc_of(x) for x in inputs)
@@ -255,12 +284,14 @@ class _Builder:
         g = self.g
         for n in g.nodes:
             self.emit_node(n, self.index[id(n)])
+        self.flush()
         outs = []
         for o in g.outputs:
             loc = self.loc_of(o)
             if loc.kind == "buf" and not (loc.is_contiguous and loc.offset == 0):
                 body, op, params = self.single(Node("copy", (o,), (), o.shape, o.dtype))
                 loc = self.loop_group(self.index[id(o)], body, [op], params)[0]
+                self.flush()
             elif loc.kind == "buf" and loc.buf in self.input_bufs.values():
                 pass  # an input returned unchanged (or reshaped): shares its buffer
             outs.append(loc)
