@@ -130,3 +130,13 @@ def test_metrics_count_compiles_cache_hits_and_launches():
         assert lf.debug.counter_value("CudaCompile") == 1
         assert lf.debug.counter_value("KernelLaunch") == 2 * launches
         assert lf.debug.counter_value("TransferFromDevice") >= 2
+
+
+@needs_emulator
+def test_cuda_namespace_under_emulation():
+    with emulated_cuda():
+        lf.ones(3, device="cuda").numpy()
+        lf.cuda.synchronize()
+        lf.cuda.empty_cache()
+        assert lf.cuda.get_device_name() == "lazyflow CPU emulation"
+        assert lf.cuda.current_device() == 0
