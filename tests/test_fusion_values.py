@@ -279,3 +279,11 @@ def test_kernel_runs_in_a_forked_child(monkeypatch):
 def _child_run(q):
     x = lf.tensor(np.ones((64, 4), np.float32))
     q.put(float((lf.exp(x) * 2).sum().item()))
+
+
+@pytest.mark.parametrize("shape", [(1, 70), (70, 1), (2, 1, 35)])
+def test_degenerate_leading_dims(mode, monkeypatch, shape):
+    def fn(x, c, d):
+        return lf.exp(x * c) + d
+    f, u = run_both(monkeypatch, fn, [_rand(*shape), _rand(1, 1, seed=1), _rand(1, seed=2)])
+    assert_same(f, u)

@@ -71,8 +71,25 @@ def _arg(x, local: dict, em, elementwise: bool) -> str:
     return local[id(x)]
 
 
-def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em) -> None:
-    """Emit `var = <outputs of fusion node n>` (a tuple when the group has several)."""
+def out_targets(g, n: Node, plan) -> list:
+    """Per output of fusion node `n`: the array name the memory plan gives it (a pooled
+    buffer or a donated input, possibly None at run time), or None."""
+    body = n.attr("body")
+    targets = [None] * len(body.outputs)
+    if plan is None:
+        return targets
+    if len(body.outputs) == 1:
+        targets[0] = plan.out_name(n)
+        return targets
+    for u in g.nodes:
+        if u.op == "gte" and u.inputs[0] is n:
+            targets[u.attr("index")] = plan.out_name(u)
+    return targets
+
+
+def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em, outs: list | None = None) -> None:
+    """Emit `var = <outputs of fusion node n>` (a tuple when the group has several); output k
+    is written into array `outs[k]` when given (it may be None at run time)."""
     from .numpy_backend import emit_node
     _setup_ns(ns)
     body = n.attr("body")
@@ -82,7 +99,17 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em) -> None:
         if m.op == "param":
             local[id(m)] = names[id(n.inputs[m.attr("index")])]
     plan = make_plan(members, {id(o) for o in body.outputs})
+    target = {id(o): t for o, t in zip(body.outputs, outs or ()) if t is not None}
     if numel(plan.domain) <= rt.SMALL or plan.rows <= 1 and not plan.flat:
+        pooled = _pooled_scratch(members, body, var) if numel(plan.domain) >= rt.POOL_MIN \
+            else {}
+        bufs = sorted(set(pooled.values()), key=lambda b: int(b.rsplit("_", 1)[1]))
+        if bufs:
+            ns.setdefault("take", _take)
+            ns.setdefault("give", _give)
+            spec = {b: m for m in members for b in [pooled.get(id(m))] if b}
+            for b in bufs:
+                w(f"{b} = take({spec[b].shape!r}, {spec[b].dtype.np.name!r})")
         for k, m in enumerate(members):
             name = f"{var}_{k}"
             if m.op == "where" and _select_ok(m):
@@ -90,14 +117,62 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em) -> None:
                 expr = f"select_into({', '.join(args)}, np.empty({m.shape!r}, {_np_dtype(m)}))"
                 w(f"{name} = round_bf16({expr})" if _is_bf16(m) else f"{name} = {expr}")
             else:
-                emit_node(m, local, w, ns, name, em)
+                emit_node(m, local, w, ns, name, em, target.get(id(m)) or pooled.get(id(m)))
             local[id(m)] = name
+        if bufs:
+            w(f"give({', '.join(bufs)})")
     else:
-        _emit_blocked(n, body, members, plan, local, w, ns, var, em)
+        _emit_blocked(n, body, members, plan, local, w, ns, var, em, target)
     outs = [local[id(o)] for o in body.outputs]
     w(f"{var} = {outs[0]}" if len(outs) == 1 else f"{var} = ({', '.join(outs)})")
 
 
+
+
+def _take(shape, dtype):
+    from ..runtime.buffers import take
+    return take(shape, dtype)
+
+
+def _give(*arrays):
+    from ..runtime.buffers import give
+    give(*arrays)
+
+
+def _pooled_scratch(members: list, body, var: str) -> dict:
+    """id(member) -> pooled buffer name for the intermediates of an inline group that are one
+    ufunc call each (`out=`), reusing a buffer once its value is dead. Only values every
+    reader of which returns a fresh array qualify (no view may outlive the group)."""
+    from ..passes.memory import fresh_result, writes_out
+    outs = {id(o) for o in body.outputs}
+    readers: dict = {}
+    last: dict = {}
+    for k, m in enumerate(members):
+        for x in m.inputs:
+            if type(x) is Node:
+                readers.setdefault(id(x), []).append(m)
+                last[id(x)] = k
+    held: dict = {}
+    free: dict = {}
+    count = 0
+    assign: dict = {}
+    for k, m in enumerate(members):
+        for x in list(held):
+            if last.get(x, -1) <= k:          # dead (in-place use by a ufunc is fine)
+                b, key = held.pop(x)
+                free.setdefault(key, []).append(b)
+        if id(m) in outs or not writes_out(m) or id(m) not in readers or \
+                not all(fresh_result(u) for u in readers[id(m)]):
+            continue
+        key = (m.shape, m.dtype.np.name)
+        if free.get(key):
+            b = free[key].pop()
+        else:
+            b = f"b_{var}_{count}"
+            count += 1
+        assign[id(m)] = b
+        held[id(m)] = (b, key)
+    return assign
 
 
 class _Scratch:
@@ -120,7 +195,7 @@ class _Scratch:
 
 
 def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, var: str,
-                  em) -> None:
+                  em, target: dict) -> None:
     from .numpy_backend import emit_node
     ctx = plan.context
     S = plan.domain
@@ -137,7 +212,8 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
             local[id(m)] = f"{var}_{k}"
     # block-function inputs: params, then library results
     ins = [p for p in body.nodes if p.op == "param"] + [m for m in members if ctx[id(m)] == PRE]
-    sliced = tuple(sliceable(p.shape) for p in ins)
+    # flat plans slice only full-size inputs (a [1,1] input of a [1,N] domain broadcasts)
+    sliced = tuple(p.shape == S if plan.flat else sliceable(p.shape) for p in ins)
     blk: dict = {}
     lines = []
     bname = f"blk_{var}"
@@ -236,6 +312,9 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
         tuple((m.shape, m.dtype.np) for m in collected), tuple(scratch.specs),
         len(partials), bname)
     call_args = ", ".join(local[id(p)] for p in ins)
+    given = [target.get(id(m)) for m in collected]
+    if any(given):
+        call_args += f", given=({', '.join(t or 'None' for t in given)},)"
     w(f"{var}_O, {var}_P = {kname}({bname}, {call_args})")
     for m in collected:
         local[id(m)] = f"{var}_O[{col_index[id(m)]}]"
@@ -252,7 +331,7 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
         local[id(m)] = f"{var}_r{k}"
     for k, m in enumerate(members):        # the epilogue on reduced results, whole arrays
         if ctx[id(m)] == POST and id(m) not in plan.accumulate and id(m) not in plan.row_collect:
-            emit_node(m, local, w, ns, f"{var}_{k}", em)
+            emit_node(m, local, w, ns, f"{var}_{k}", em, target.get(id(m)))
             local[id(m)] = f"{var}_{k}"
 
 

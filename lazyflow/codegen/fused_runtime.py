@@ -12,12 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..runtime.buffers import give, take
+
 __all__ = ["BlockedKernel", "select_into", "round_bf16_", "combine", "BLOCK", "SMALL",
            "THREAD_MIN", "num_threads"]
 
 BLOCK = int(os.environ.get("LAZYFLOW_FUSION_BLOCK", "32768"))   # elements per block
 SMALL = int(os.environ.get("LAZYFLOW_FUSION_SMALL", str(BLOCK)))  # at most this: no blocking
-THREAD_MIN = int(os.environ.get("LAZYFLOW_FUSION_THREAD_MIN", "131072"))
+THREAD_MIN = int(os.environ.get("LAZYFLOW_FUSION_THREAD_MIN", "524288"))
+POOL_MIN = 2048     # inline groups at least this big take their scratch from the buffer pool
 _pool: list = []
 
 
@@ -119,9 +122,13 @@ class BlockedKernel:
             return A, total, 1, True
         return A, self.rows, self.row_numel, False
 
-    def __call__(self, fn, *A):
+    def __call__(self, fn, *A, given=None):
+        """Run; `given` optionally holds, per output, an array to write it into (a pooled
+        buffer or a donated input; None or an unsuitable array means allocate)."""
         A, rows, row_numel, flat = self._layout(A)
-        outs = [np.empty(shape, dt) for shape, dt in self.outs]
+        outs = [np.empty(shape, dt) for shape, dt in self.outs] if given is None else [
+            g if g is not None and g.shape == shape and g.dtype == dt and g.flags.c_contiguous
+            else np.empty(shape, dt) for g, (shape, dt) in zip(given, self.outs)]
         O = [o.reshape(-1) for o in outs] if flat else outs
         per = max(1, BLOCK // row_numel)
         bounds = [(i, min(i + per, rows)) for i in range(0, rows, per)]
@@ -129,11 +136,12 @@ class BlockedKernel:
         threads = num_threads() if rows * row_numel >= THREAD_MIN and len(bounds) >= 4 else 1
 
         def work(lo: int, hi: int) -> None:
-            T = tuple(np.empty((per,) + (() if flat else shape), dt)
+            T = tuple(take((per,) + (() if flat else shape), dt.name)
                       for shape, dt in self.scratch)
             for b in range(lo, hi):
                 i, j = bounds[b]
                 fn(A, O, T, P, b, i, j)
+            give(*T)
 
         if threads > 1:
             half = len(bounds) // 2

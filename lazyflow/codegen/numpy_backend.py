@@ -25,7 +25,8 @@ __all__ = ["generate", "compile_source", "FUSION_EMITTERS", "NumpyProgram", "VIE
 # movement ops that numpy does as views: they launch nothing
 VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
 
-# kind -> emitter(node, names: dict, w: LineWriter, ns: dict, var: str, em: _Emitter) -> None
+# kind -> emitter(node, names: dict, w: LineWriter, ns: dict, var: str, em: _Emitter,
+#                 outs: list of out= array names per fusion output, or None) -> None
 # (lazyflow.codegen.fused registers the numpy emitters; helper defs go to ns['_fused_defs'])
 FUSION_EMITTERS: dict = {}
 
@@ -215,7 +216,8 @@ def generate(g) -> NumpyProgram:
         var = f"v{ids[id(n)]}"
         w(f"# %{ids[id(n)]} = {_describe(n, pct)}")
         if n.op == "fusion":
-            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em)
+            FUSION_EMITTERS[n.attr("kind")](n, names, w, ns, var, em,
+                                            _fused.out_targets(g, n, plan))
         elif n.op == "gte":
             w(f"{var} = {names[id(n.inputs[0])]}[{n.attr('index')}]")
         else:

@@ -45,6 +45,8 @@ def default_pipeline() -> PassManager:
         Fusion(),             # last among the rewrites, before memory planning
         MemoryPlanning(),
     ]
+    if os.environ.get("LAZYFLOW_FUSION", "1") == "0":   # for A/B measurements and debugging
+        passes = [p for p in passes if not isinstance(p, Fusion)]
     return PassManager(passes)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ..ir.graph import Graph
 from ..ir.node import Node
 from ..ir.registry import ELEMENTWISE, LINALG, OPS, REDUCTION, ROW
+from . import fusion_memory as fm
 
 __all__ = ["MemoryPlanning", "MemoryPlan", "writes_out", "fresh_result"]
 
@@ -53,7 +54,10 @@ class MemoryPlan:
 
 def writes_out(n: Node) -> bool:
     """Whether the numpy code generator emits `n` as one ufunc call that can take ``out=``
-    (float32/float64 elementwise ops whose operands all share the result dtype)."""
+    (float32/float64 elementwise ops whose operands all share the result dtype; a fusion output
+    when the body node computing it is such an op)."""
+    if fm.is_fused_output(n):
+        return fm.is_single_value(n) and writes_out(fm.body_output(n))
     if n.dtype.name not in _PLANNED_DTYPES or n.op in _LEAVES:
         return False
     opdef = OPS.get(n.op)
@@ -71,6 +75,8 @@ def fresh_result(n: Node) -> bool:
     Anything not known to be fresh is treated as a possible view."""
     if n.dtype.name == "bfloat16":
         return False
+    if fm.is_fused_output(n):
+        return fresh_result(fm.body_output(n))
     opdef = OPS.get(n.op)
     if opdef is None:
         return False
@@ -128,7 +134,8 @@ class MemoryPlanning:
                 shape, dt = plan.buffers[b]
                 free.setdefault((shape, dt), []).append(b)
             tok = ("v", id(n))
-            if storage.get(id(n)) != frozenset({tok}) or tok in escaping or id(n) in donated:
+            if storage.get(id(n)) != frozenset({tok}) or tok in escaping or id(n) in donated \
+                    or n.op == "gte":     # written at its fusion node's position: not planned
                 continue
             key = (n.shape, n.dtype.np.name)
             pool = free.get(key)
@@ -154,6 +161,9 @@ class MemoryPlanning:
                  and n.op not in _LEAVES]
         if sinks:
             sink_ids = {id(n) for n in sinks}
+            fused = fm.sinkable_fusions(g.nodes, sink_ids, lambda n: users.get(id(n)))
+            sink_ids |= {id(n) for n in fused}
+            sinks = fused + sinks
             g.nodes = [n for n in g.nodes if id(n) not in sink_ids] + sinks
 
     def _plan_donations(self, g, plan, storage, escaping, last_use, pos, ctx) -> None:
@@ -174,11 +184,16 @@ class MemoryPlanning:
                 if tok in escaping:   # an output is (a view of) this input: it stays readable
                     why.append(f"an output aliases input slot {slot}")
                     continue
-                if last_use.get(tok, -1) > pos[id(o)]:
+                if last_use.get(tok, -1) > pos[id(fm.writer(o))]:
                     why.append(f"input slot {slot} is read after it")
                     continue
+                fused_why = fm.donation_safe(o, leaf, storage) if fm.is_fused_output(o) else None
+                if fused_why:
+                    why.append(f"input slot {slot}: {fused_why}")
+                    continue
                 # prefer the value this output updates (a parameter, its momentum)
-                rank = 0 if leaf in o.inputs else 1 if slot in ancestors else 2
+                direct = fm.direct_inputs(o) if fm.is_fused_output(o) else o.inputs
+                rank = 0 if leaf in direct else 1 if slot in ancestors else 2
                 if best is None or rank < best[0]:
                     best = (rank, slot)
             if best is None:
