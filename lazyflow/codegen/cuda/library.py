@@ -1,8 +1,8 @@
 """Ops that run as library calls rather than generated kernels.
 
 matmul and einsum go to cuBLAS through `cupy.matmul` / `cupy.einsum`; a handful of other ops map
-onto CuPy array functions. Everything else without a kernel template (index ops, sort family,
-cat/flip/roll/tril/triu, linspace/eye, multinomial) copies its inputs to the host, runs the
+onto CuPy array functions. Everything else without a kernel template (index ops, the sort family,
+setslice, linspace/eye, multinomial) copies its inputs to the host, runs the
 registry's numpy implementation and copies the result back, counted by the `CudaHostFallback`
 metric, so it is correct everywhere and visible when it matters. In CPU emulation every library
 op runs its numpy implementation.
@@ -35,6 +35,8 @@ CUPY_LIBRARY = {
     "cumprod": ("cupy.cumprod", lambda xp, x, dim=0: xp.cumprod(x, axis=dim).astype(x.dtype)),
     "flip": ("cupy.flip", lambda xp, x, dims: xp.ascontiguousarray(xp.flip(x, axis=dims))),
     "tril": ("cupy.tril", lambda xp, x, diagonal=0: xp.tril(x, diagonal)),
+    "cat": ("cupy.concatenate", lambda xp, *xs, dim=0: xp.concatenate(xs, axis=dim)),
+    "roll": ("cupy.roll", lambda xp, x, shifts, dims: xp.roll(x, shifts, axis=dims)),
     "triu": ("cupy.triu", lambda xp, x, diagonal=0: xp.triu(x, diagonal)),
 }
 
