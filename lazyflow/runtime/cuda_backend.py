@@ -11,6 +11,7 @@ results to the host. Buffers come from CuPy's memory pool. Metrics: `CudaCompile
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -40,6 +41,7 @@ def cache_dir() -> str:
     return os.path.join(root, "cuda")
 
 
+@functools.lru_cache(maxsize=None)
 def _header_text() -> str:
     from ..codegen.cuda import INCLUDE_DIR
     parts = []
@@ -65,17 +67,24 @@ class CupyRuntime:
         import cupy
         self.xp = cupy
         self._modules: dict = {}
+        self._functions: dict = {}
 
     def module(self, source: str):
+        """The module of a translation unit (called when a graph compiles)."""
         mod = self._modules.get(source)
         if mod is not None:
+            counter_inc("CudaCacheHit")
             return mod
         mod = _load_module(source)
         self._modules[source] = mod
         return mod
 
     def get_function(self, plan, name: str):
-        return self.module(plan.source).get_function(name)
+        key = (plan.source, name)
+        fn = self._functions.get(key)
+        if fn is None:
+            fn = self._functions[key] = self.module(plan.source).get_function(name)
+        return fn
 
     def library(self, op, args, attrs, shape, dtype):
         from ..codegen.cuda.library import run_cupy

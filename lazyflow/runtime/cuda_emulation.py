@@ -34,6 +34,7 @@ class EmulatedRuntime:
 
     def __init__(self, asan: bool = False) -> None:
         self._modules: dict = {}
+        self._functions: dict = {}
         self.asan = asan
         self.sources: list = []   # every translation unit built, in order (tests compile them)
 
@@ -49,7 +50,11 @@ class EmulatedRuntime:
         return mod
 
     def get_function(self, plan, name: str):
-        return self.module(plan.source).get_function(name)
+        key = (plan.source, name)
+        fn = self._functions.get(key)
+        if fn is None:
+            fn = self._functions[key] = self.module(plan.source).get_function(name)
+        return fn
 
     def library(self, op, args, attrs, shape, dtype):
         from ..codegen.cuda.library import run_numpy

@@ -379,8 +379,8 @@ def generate_plan(g) -> CudaPlan:
     """The CUDA translation unit and launch plan of an optimized graph."""
     b = _Builder(g)
     b.run()
-    head = [f"// lazyflow CUDA translation unit for graph {g.name}"
-            + (f" ({g.cause})" if g.cause else ""),
+    # no barrier cause or user line here: equal graphs must give equal text (module caches)
+    head = [f"// lazyflow CUDA translation unit for graph {g.name}",
             f"// {len(b.names)} kernel(s), "
             f"{sum(1 for s in b.steps if type(s) is LibraryCall)} library call(s); "
             "launch plan, in order:"]
