@@ -129,6 +129,14 @@ def random_ops(make):
             lf.bernoulli(p), lf.rand(8, device=p.device).half()]
 
 
+def full_reductions(make):
+    """Rows long enough for the two-stage (grid-wide) full reduction, with epilogues."""
+    x = make(_x((300, 1001), seed=40))
+    return [x.sum(), x.mean() * 2.0 + 1.0, (x * x).sum().sqrt(), x.amax(), x.amin(),
+            (x > -5.0).all(), (x > 1.99).any(), x.half().sum(), x.double().sum(),
+            x.bfloat16().mean(), x.prod() * 0.0]
+
+
 def library(make):
     a = make(_x((7, 13), seed=17))
     b = make(_x((13, 5), seed=18))
@@ -179,6 +187,7 @@ CASES["integers"] = (integers, "int64")
 CASES["layouts"] = (layouts, "float32")
 CASES["sizes"] = (sizes, "float32")
 CASES["random"] = (random_ops, "float32")
+CASES["full_reductions"] = (full_reductions, "float32")
 CASES["library"] = (library, "float32")
 CASES["mlp_step"] = (mlp_step, "float32")
 CASES["adam_update"] = (adam_update, "float32")

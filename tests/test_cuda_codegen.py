@@ -235,3 +235,12 @@ def test_inspect_for_cuda_runs_the_passes_for_cuda():
     assert "matmul_t" in inspect(a @ b.t()).optimized_ir          # CPU: transpose folded
     r = inspect(a @ b.t(), backend="cuda")
     assert "matmul_t" not in r.optimized_ir and "library matmul" in r.code
+
+
+def test_long_full_reductions_run_in_two_stages():
+    x = lf.tensor(np.ones((300, 1001), np.float32))
+    code = inspect(x.mean() * 2.0, backend="cuda").code
+    assert _kernels(code) == ["fused_input_mean_mul_2_partial", "fused_input_mean_mul_2_combine"]
+    assert "<<<147, 256>>>" in code   # 300300 elements in chunks of 2048, one block each
+    small = inspect(lf.tensor(np.ones(1000, np.float32)).sum(), backend="cuda").code
+    assert "_partial" not in small

@@ -76,6 +76,7 @@ class _BlockEmitter:
         self.level = self._levels()
         self.itype = "long long"
         self.elem_override: dict = {}
+        self.chunk = 0
 
     # -- levels: 'row' values are one per output row, 'elem' values one per element
     def _levels(self) -> dict:
@@ -206,7 +207,14 @@ class _BlockEmitter:
             rs.emit(f"long long {ai} = 9223372036854775807LL;")
         else:
             rs.emit(f"{acc} {a} = {_identity(op, acc)};")
-        rs.emit(f"for ({self.itype} j = threadIdx.x; j < {self.inner}; j += blockDim.x) {{")
+        if self.chunk:   # stage 1 of a two-stage reduction: block o reduces chunk o
+            end = rs.fresh("jend")
+            rs.emit(f"const {self.itype} {end} = min(({self.itype}){self.inner}, "
+                    f"(o + 1) * ({self.itype}){self.chunk});")
+            rs.emit(f"for ({self.itype} j = o * ({self.itype}){self.chunk} + threadIdx.x; "
+                    f"j < {end}; j += blockDim.x) {{")
+        else:
+            rs.emit(f"for ({self.itype} j = threadIdx.x; j < {self.inner}; j += blockDim.x) {{")
         inner = rs.child()
         v = value_of(inner)
         if arg:
@@ -239,6 +247,12 @@ class _BlockEmitter:
             rs.emit(f"const {ct} {name} = {C.round_expr(n.dtype, f'({ct})({expr})')};")
             return name
         op = n.op
+        if self.chunk:   # stage 1: the raw per-chunk accumulator, combined by stage 2
+            comb = {"sum": "sum", "mean": "sum", "prod": "prod", "amax": "max", "amin": "min",
+                    "all": "min", "any": "max"}[op]
+            if op in ("all", "any"):
+                return self.reduce_pass(lambda s: f"({X(s)} != 0)", comb, "long long", [x])
+            return self.reduce_pass(X, comb, acc, [x])
         if op in ("sum", "prod"):
             return out(self.reduce_pass(X, op, acc, [x]))
         if op == "mean":
@@ -341,13 +355,15 @@ class _BlockEmitter:
         self.row_scope = Scope(body, 2)
         for o, _ in outputs_rows_first(row_outs, elem_outs):
             self._ensure_rows(o)
-        names = [self.kp.output(b, o.dtype) for o, b in zip(outputs, out_bufs)]
+        store_dt = {id(o): (acc_dtype(o.inputs[0].dtype) if self.chunk else o.dtype)
+                    for o in outputs}
+        names = [self.kp.output(b, store_dt[id(o)]) for o, b in zip(outputs, out_bufs)]
         by_buf = dict(zip(out_bufs, names))
         if row_outs:
             vals = [(self.row(o), o, by_buf[b]) for o, b in row_outs]
             self.row_scope.emit("if (threadIdx.x == 0) {")
             for v, o, ptr in vals:
-                self.row_scope.emit("  " + C.store_stmt(o.dtype, ptr, "o", v))
+                self.row_scope.emit("  " + C.store_stmt(store_dt[id(o)], ptr, "o", v))
             self.row_scope.emit("}")
         if elem_outs:
             rs = self.row_scope
@@ -365,6 +381,9 @@ class _BlockEmitter:
         # the kernel text, that these kernels need one fiber per thread)
         body.append("    __syncthreads();")
         src = "\n".join(head + body + ["  }", "}"])
+        if self.chunk:
+            grid, block = self.outer, 256
+            return "\n".join(head + body + ["  }", "}"]), grid, block, tuple(self.kp.args)
         block = block_size(self.inner, 1024 if self.outer == 1 else 256)
         grid = max(1, min(self.outer, MAX_GRID))
         return src, grid, block, tuple(self.kp.args)
@@ -390,8 +409,21 @@ def _numel(shape) -> int:
 
 
 def emit_block_kernel(name: str, nodes: list, outputs: list, params: dict, shape: tuple,
-                      rdims: tuple, out_bufs: list, pct: dict):
+                      rdims: tuple, out_bufs: list, pct: dict, chunks: int = 0):
     """Source and launch (grid, block, args) of one block kernel over iteration `shape`,
-    reducing `rdims`."""
+    reducing `rdims`. With `chunks`, the (single) row is split into that many blocks and each
+    output is a reduction's raw accumulator per chunk (stage 1 of a two-stage reduction)."""
     em = _BlockEmitter(nodes, params, shape, rdims, pct)
+    if chunks:
+        em.chunk = (em.inner + chunks - 1) // chunks
+        em.outer = chunks
     return em.emit(name, outputs, out_bufs)
+
+
+TWO_STAGE_OPS = frozenset({"sum", "mean", "prod", "amax", "amin", "all", "any"})
+
+
+def acc_dtype(x_dtype):
+    """The dtype of a reduction's raw accumulator (what stage 1 stores)."""
+    from ...ir import dtypes as D
+    return {"double": D.float64, "float": D.float32, "long long": D.int64}[_acc_type(x_dtype)]

@@ -11,7 +11,14 @@ from __future__ import annotations
 from ...ir.node import Node
 from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM
 from . import scalar_ops  # noqa: F401 - attaches OpDef.cuda templates
-from .emit_block import REDUCE_OPS, ROW_OPS, emit_block_kernel, reduce_dims
+from .emit_block import (
+    REDUCE_OPS,
+    ROW_OPS,
+    TWO_STAGE_OPS,
+    acc_dtype,
+    emit_block_kernel,
+    reduce_dims,
+)
 from .emit_loop import LoopGroup, emit_loop_kernel, emit_multi_loop_kernel
 from .kernel_text import kernel_name
 from .layout import Loc, contiguous_strides, view_loc
@@ -120,6 +127,9 @@ class _Builder:
         if outer == 0 or all(_numel(o.shape) == 0 for o in outputs):
             return locs
         self.flush()
+        inner = _numel(shape) // max(outer, 1)
+        if outer == 1 and inner >= TWO_STAGE_MIN and _two_stage_ok(nodes, outputs):
+            return self.two_stage(number, nodes, outputs, params, kind, shape, rdims, inner)
         ops = [n.op for n in nodes if n.op not in ("param", "constant")]
         name = self._unique(kernel_name(kind, ops, number))
         for i, n in enumerate(nodes):
@@ -128,6 +138,69 @@ class _Builder:
                                                    bufs, self.pct)
         self._launch(name, src, grid, block, args)
         return locs
+
+    def two_stage(self, number, nodes, outputs, params, kind, shape, rdims, inner) -> list:
+        """A full reduction of a large input: stage 1 has `chunks` blocks each reduce a chunk
+        into raw partial accumulators; stage 2, one block, combines the partials and runs the
+        group's epilogue. Bandwidth then scales with the grid instead of one block."""
+        chunks = min(TWO_STAGE_CHUNKS, (inner + TWO_STAGE_MIN_CHUNK - 1) // TWO_STAGE_MIN_CHUNK)
+        reds = [n for n in nodes if n.op in REDUCE_OPS]
+        ops = [n.op for n in nodes if n.op not in ("param", "constant")]
+        pbufs = [self.new_buf((chunks,), acc_dtype(r.inputs[0].dtype)) for r in reds]
+        for i, n in enumerate(nodes):
+            self.pct.setdefault(id(n), f"%{number}.{i}")
+        name1 = self._unique(kernel_name(kind, ops, number) + "_partial")
+        src, grid, block, args = emit_block_kernel(name1, nodes, reds, params, shape, rdims,
+                                                   pbufs, self.pct, chunks=chunks)
+        self._launch(name1, src, grid, block, args)
+        # stage 2: each reduction becomes the combination of its partials
+        new_params = {}
+        body: list = []
+        remap: dict = {}
+        for k, (r, b) in enumerate(zip(reds, pbufs)):
+            adt = acc_dtype(r.inputs[0].dtype)
+            p = Node("param", (), (("index", k),), (chunks,), adt)
+            new_params[id(p)] = self.buf_loc(b, (chunks,), adt)
+            body.append(p)
+            comb = {"mean": "sum"}.get(r.op, r.op)
+            red_dt = r.dtype if r.op in ("all", "any") else adt
+            v = Node(comb, (p,), (("dims", (0,)), ("keepdim", False)), r.shape, red_dt)
+            body.append(v)
+            if r.op == "mean":
+                c = Node("constant", (), (("value", float(inner)),), (), adt)
+                v = Node("div", (v, c), (), r.shape, adt)
+                body += [c, v]
+            if v.dtype is not r.dtype:
+                v = Node("cast", (v,), (("dtype", r.dtype.name),), r.shape, r.dtype)
+                body.append(v)
+            remap[id(r)] = v
+        for n in nodes:
+            if id(n) in remap or n.op in REDUCE_OPS:
+                continue
+            if n.op in ("param", "constant"):
+                k = len(new_params)
+                if n.op == "param":
+                    p = Node("param", (), (("index", k),), n.shape, n.dtype)
+                    new_params[id(p)] = params[id(n)]
+                    remap[id(n)] = p
+                    body.append(p)
+                else:
+                    body.append(n)
+                continue
+            if _depends(n, reds):   # the epilogue; the prologue ran in stage 1
+                nb = Node(n.op, tuple(remap.get(id(x), x) for x in n.inputs), n.attrs, n.shape,
+                          n.dtype)
+                remap[id(n)] = nb
+                body.append(nb)
+        outs2 = [remap[id(o)] for o in outputs]
+        obufs = [self.new_buf(o.shape, o.dtype) for o in outputs]
+        name2 = self._unique(kernel_name(kind, ops, number) + "_combine")
+        for i, n in enumerate(body):
+            self.pct.setdefault(id(n), f"%{number}.c{i}")
+        src, grid, block, args = emit_block_kernel(name2, body, outs2, new_params, (chunks,),
+                                                   (0,), obufs, self.pct)
+        self._launch(name2, src, grid, block, args)
+        return [self.buf_loc(b, o.shape, o.dtype) for b, o in zip(obufs, outputs)]
 
     def _unique(self, name: str) -> str:
         """Kernel names are unique in a translation unit (a split group reuses its number)."""
@@ -322,6 +395,34 @@ def _one_kernel(kind: str, nodes: list, outs: list) -> bool:
         return (len(libs) == 1 and all(x.op in ("param", "constant") for x in libs[0].inputs)
                 and len({o.shape for o in outs if o is not libs[0]}) <= 1)
     return False
+
+
+TWO_STAGE_MIN = 1 << 16       # a single row at least this long is reduced in two stages
+TWO_STAGE_CHUNKS = 512        # at most this many stage-1 blocks
+TWO_STAGE_MIN_CHUNK = 2048    # at least this many elements per stage-1 block
+
+
+def _depends(n: Node, reds: list) -> bool:
+    """Does n read (transitively) one of the reductions `reds`?"""
+    targets = {id(r) for r in reds}
+    stack, seen = [n], set()
+    while stack:
+        m = stack.pop()
+        if id(m) in targets:
+            return True
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        stack.extend(x for x in m.inputs if type(x) is Node)
+    return False
+
+
+def _two_stage_ok(nodes: list, outputs: list) -> bool:
+    """Single-pass reductions only (no var/logsumexp/norms/arg-reductions/row ops), and every
+    output computed from a reduction (stage 2 runs no per-element work)."""
+    reds = [n for n in nodes if n.op in REDUCE_OPS or n.op in ROW_OPS]
+    return (bool(reds) and all(r.op in TWO_STAGE_OPS for r in reds)
+            and all(_depends(o, reds) for o in outputs))
 
 
 def _broadcasts_to(shape: tuple, target: tuple) -> bool:
