@@ -14,11 +14,14 @@ from lazyflow.codegen.cuda.verify import (
     DEFAULT_ARCHS,
     AddressSanitizerError,
     CudaCompileError,
+    EmulationBuildError,
     EmulationError,
     RegisterSpillError,
     asan_unavailable_reason,
+    check_compiles,
     check_no_spills,
     emulate_module,
+    emulate_modules,
     gxx_unavailable_reason,
     nvrtc_compile,
     nvrtc_unavailable_reason,
@@ -169,6 +172,18 @@ extern "C" __global__ void shuffle_variants(const float* __restrict__ x, float* 
   out[4 * nt + tid] = p;
   unsigned int b = __ballot_sync(0xffffffffu, v > 0.0f);
   if (lane == 0) ballots[tid / warpSize] = b;
+}
+
+// A tree reduction over the first 16 lanes with a 16-lane mask and the default width: lanes
+// 8..15 read lanes 16..23 (outside the mask, undefined), which lane 0's sum never depends on.
+extern "C" __global__ void masked_half_warp_sum(const float* __restrict__ x,
+                                                float* __restrict__ y) {
+  int lane = threadIdx.x % 32;
+  if (lane < 16) {
+    float v = x[threadIdx.x];
+    for (int o = 8; o > 0; o >>= 1) v += __shfl_down_sync(0x0000ffffu, v, o);
+    y[threadIdx.x] = v;
+  }
 }
 
 // Lanes 16..31 leave before a full-mask shuffle: a real deadlock on a GPU.
@@ -465,6 +480,15 @@ def test_shuffle_flavours_widths_partial_mask_and_ballot(module):
 
 
 @needs_gxx
+def test_reading_a_lane_outside_the_mask_gives_garbage_not_an_error(module):
+    x = _rng(15).standard_normal(64).astype(np.float32)
+    y = np.zeros(64, np.float32)
+    module.get_function("masked_half_warp_sum")((1,), (64,), (x, y))
+    np.testing.assert_allclose(y[[0, 32]], [x[:16].sum(), x[32:48].sum()], rtol=1e-5)
+    assert (np.abs(y[8:16]) > 1e6).all()          # these lanes read undefined values
+
+
+@needs_gxx
 def test_shuffle_waiting_for_exited_lanes_is_a_deadlock(module):
     x = np.zeros(32, np.float32)
     with pytest.raises(EmulationError, match="deadlock.*__shfl_down_sync"):
@@ -730,6 +754,21 @@ def test_signature_parsing():
         parse_kernels('extern "C" __global__ void bad(float3 v) {}')
 
 
+def test_call_graph_scan_reads_helpers_in_included_headers(tmp_path):
+    (tmp_path / "helpers.h").write_text(
+        '#pragma once\n#include "more.h"\n'
+        "__device__ float block_sum(float v) { v = warp_sum(v); __syncthreads(); return v; }\n"
+        "__device__ float plain(float v) { return v * 2.0f; }\n")
+    (tmp_path / "more.h").write_text("__device__ float warp_sum(float v) {\n"
+                                     "  return v + __shfl_xor_sync(0xffffffffu, v, 1); }\n")
+    src = ('#include "lazyflow_cuda.h"\n#include "helpers.h"\n'
+           'extern "C" __global__ void a(float* y) { y[0] = block_sum(y[0]); }\n'
+           'extern "C" __global__ void b(float* y) { y[0] = plain(y[0]); }\n')
+    with_headers = parse_kernels(src, (tmp_path,))
+    assert with_headers["a"].needs_fibers and not with_headers["b"].needs_fibers
+    assert not parse_kernels(src)["a"].needs_fibers      # the helper's body is not visible
+
+
 @needs_nvrtc
 def test_register_spills_are_detected_for_real():
     src = r"""#include "lazyflow_cuda.h"
@@ -807,6 +846,12 @@ extern "C" __global__ void smem_over(const float* x, float* y) {
   __syncthreads();
   y[threadIdx.x] = tile[threadIdx.x];
 }
+extern "C" __global__ void static_smem_over(const float* x, float* y) {
+  __shared__ float s[32];
+  s[threadIdx.x + 1] = x[threadIdx.x];   // planted: the last thread writes past s
+  __syncthreads();
+  y[threadIdx.x] = s[threadIdx.x];
+}
 extern "C" __global__ void misaligned_vec4(const float* x, float* y) {
   float4 v = reinterpret_cast<const float4*>(x + 1)[threadIdx.x];   // planted: 4-byte aligned
   y[threadIdx.x] = v.x + v.y + v.z + v.w;
@@ -815,6 +860,11 @@ extern "C" __global__ void int32_index(const float* x, float* y, int cols) {
   int row = blockIdx.x;
   int idx = row * 1000000 * cols + threadIdx.x;   // planted: overflows int for big grids
   y[threadIdx.x] = x[idx & 31];
+}
+extern "C" __global__ void checked(const float* x, float* y, int n) {
+  assert(n <= 32);
+  if (n == 0) __trap();
+  y[threadIdx.x] = x[threadIdx.x];
 }
 extern "C" __global__ void wild_read(const float* x, float* y, long long offset) {
   y[threadIdx.x] = x[threadIdx.x + offset];
@@ -855,6 +905,13 @@ def test_asan_catches_dynamic_shared_memory_overflow(planted_asan):
 
 
 @needs_asan
+def test_asan_catches_static_shared_memory_overflow(planted_asan):
+    x = np.ones(32, np.float32)
+    with pytest.raises(AddressSanitizerError, match="out of bounds|global-buffer-overflow"):
+        planted_asan.get_function("static_smem_over")((1,), (32,), (x, x.copy()))
+
+
+@needs_asan
 def test_ubsan_catches_misaligned_float4_and_int32_index_overflow(planted_asan):
     x = np.ones(64, np.float32)
     y = np.zeros(8, np.float32)
@@ -876,3 +933,161 @@ def test_faults_in_process_become_errors_and_the_process_survives():
         mod.get_function("deep_stack")((1,), (32,), (x, y))
     mod.get_function("wild_read")((1,), (32,), (x, y, np.int64(0)))
     np.testing.assert_array_equal(y, x)
+
+
+@needs_gxx
+def test_device_assert_and_trap_end_the_launch_with_an_error():
+    mod = emulate_module(PLANTED)
+    x = np.ones(32, np.float32)
+    y = np.zeros(32, np.float32)
+    with pytest.raises(EmulationError, match=r"assertion `n <= 32` failed at kernel.cu:\d+"):
+        mod.get_function("checked")((1,), (32,), (x, y, np.int32(33)))
+    with pytest.raises(EmulationError, match=r"__trap\(\) called"):
+        mod.get_function("checked")((1,), (32,), (x, y, np.int32(0)))
+    mod.get_function("checked")((1,), (32,), (x, y, np.int32(32)))
+    np.testing.assert_array_equal(y, x)
+
+
+@needs_nvrtc
+def test_nvrtc_results_are_cached_on_disk(monkeypatch, tmp_path):
+    from lazyflow.codegen.cuda.verify import nvrtc as nv
+
+    monkeypatch.setenv("LAZYFLOW_CUDA_EMU_CACHE", str(tmp_path))
+    src = KERNELS + "\n// disk cache probe\n"
+    first = nvrtc_compile(src, "sm_80")
+    assert len(list((tmp_path / "nvrtc").glob("*.json"))) == 1
+    monkeypatch.setattr(nv, "_cache", {})                 # forget the in-memory copy
+    again = nvrtc_compile(src, "sm_80")
+    assert again is not first and again.cubin == first.cubin and again.ptx == first.ptx
+    assert again.kernels == first.kernels
+    bad = src.replace("tanhf(u)", "tanhf(u, u)")
+    for _ in range(2):                                     # failures are never cached
+        with pytest.raises(CudaCompileError):
+            nvrtc_compile(bad, "sm_80")
+    monkeypatch.setenv("LAZYFLOW_NVRTC_CACHE", "0")
+    nvrtc_compile(src + "// uncached\n", "sm_80")
+    assert len(list((tmp_path / "nvrtc").glob("*.json"))) == 1
+
+
+@needs_gxx
+def test_shared_memory_starts_as_garbage():
+    """Shared memory no thread of this launch wrote reads as garbage, not zeros and not the
+    previous launch's values, as on a GPU."""
+    src = ('#include "lazyflow_cuda.h"\n'
+           'extern "C" __global__ void partly_written(const float* x, float* y, int nwrite) {\n'
+           '  static __shared__ float s[64];\n'
+           '  extern __shared__ float d[];\n'
+           '  if (threadIdx.x < nwrite) { s[threadIdx.x] = x[threadIdx.x]; d[threadIdx.x] = 1; }\n'
+           '  __syncthreads();\n'
+           '  y[threadIdx.x] = s[threadIdx.x] + d[threadIdx.x];\n'
+           '}\n')
+    fn = emulate_module(src).get_function("partly_written")
+    x = np.ones(64, np.float32)
+    y = np.zeros(64, np.float32)
+    fn((1,), (64,), (x, y, np.int32(64)), shared_mem=256)
+    np.testing.assert_array_equal(y, 2.0)
+    fn((1,), (64,), (x, y, np.int32(32)), shared_mem=256)
+    np.testing.assert_array_equal(y[:32], 2.0)
+    assert (np.abs(y[32:]) > 1e6).all()
+
+
+@needs_gxx
+def test_reverse_schedule_exposes_order_dependence(module):
+    """A reduction without its in-loop barrier happens to work for some data orders; running
+    threads backwards changes which partials are read, so forward vs reverse differ. The
+    correct kernel gives the same result both ways."""
+    n, block = 4096, 256
+    x = _rng(14).random(n).astype(np.float32) + 1.0
+    results = {}
+    for name in ("block_reduce_smem", "block_reduce_smem_racy"):
+        fn = module.get_function(name)
+        out = []
+        for schedule in ("forward", "reverse"):
+            fn.schedule = schedule
+            partial = np.zeros(1, np.float32)
+            fn((1,), (block,), (x, partial, np.int32(n)))
+            out.append(partial[0])
+        fn.schedule = "forward"
+        results[name] = out
+    good = results["block_reduce_smem"]
+    assert good[0] == good[1] and abs(good[0] - x.sum(dtype=np.float64)) < 1e-2
+    racy = results["block_reduce_smem_racy"]
+    assert racy[0] != racy[1]
+
+
+@needs_gxx
+def test_several_translation_units_build_together():
+    srcs = [('#include "lazyflow_cuda.h"\n'
+             f'extern "C" __global__ void add{k}(float* y) {{ y[threadIdx.x] += {k}.0f; }}\n')
+            for k in (1, 2)]
+    mods = emulate_modules(srcs)
+    y = np.zeros(4, np.float32)
+    mods[0].get_function("add1")((1,), (4,), (y,))
+    mods[1].get_function("add2")((1,), (4,), (y,))
+    np.testing.assert_array_equal(y, 3.0)
+    with pytest.raises(AttributeError, match="add1"):
+        mods[1].get_function("add1")
+
+
+@needs_nvrtc
+def test_check_compiles_covers_both_architectures():
+    results = check_compiles(KERNELS)
+    assert set(results) == set(DEFAULT_ARCHS)
+    assert all(r.kernels.keys() == results["sm_90"].kernels.keys() for r in results.values())
+
+
+_MINMAX_OK = ["min(i, 5u)", "max(u, 1)", "min(v, 1.0)", "max(i, 2)", "min(ll, 3LL)",
+              "max(d, 0.5f)", "fmaxf(v, 0)"]
+
+
+@needs_gxx
+@needs_nvrtc
+def test_mixed_type_min_max_resolve_as_under_nvrtc():
+    """Overloads the emulation defines resolve (and fail to resolve) like CUDA's."""
+    body = "".join(f"  y[{k}] = (double){c};\n" for k, c in enumerate(_MINMAX_OK))
+    src = ('#include "lazyflow_cuda.h"\n'
+           'extern "C" __global__ void mm(double* y, float v, int i, long long ll, unsigned int u,'
+           f' double d) {{\n{body}}}\n')
+    check_no_spills(nvrtc_compile(src, "sm_90"))
+    y = np.zeros(len(_MINMAX_OK))
+    emulate_module(src).get_function("mm")((1,), (1,), (y, np.float32(-2.5), np.int32(-1),
+                                                         np.int64(7), np.uint32(0), np.float64(3)))
+    np.testing.assert_array_equal(y, [5, 1, -2.5, 2, 3, 3, 0])   # min(-1, 5u) compares unsigned
+    for ambiguous in ("max(v, 0)", "max(ll, i)"):
+        bad = ('#include "lazyflow_cuda.h"\nextern "C" __global__ void k(float* y, float v, '
+               f'int i, long long ll) {{ y[0] = (float)({ambiguous}); }}\n')
+        with pytest.raises(CudaCompileError):
+            nvrtc_compile(bad, "sm_90")
+        with pytest.raises(EmulationBuildError, match="ambiguous"):
+            emulate_module(bad)
+
+
+@needs_gxx
+@needs_nvrtc
+def test_directed_rounding_and_special_functions():
+    import math
+
+    src = r"""#include "lazyflow_cuda.h"
+extern "C" __global__ void rounding(const float* a, const float* b, float* y) {
+  int i = threadIdx.x;
+  float x = a[i], w = b[i];
+  float r[8] = {__fadd_rn(x, w), __fadd_rz(x, w), __fadd_rd(x, w), __fadd_ru(x, w),
+                __fmul_rz(x, w), __fmaf_ru(x, w, 1.0f), erfcxf(x), cyl_bessel_i1f(x)};
+  for (int k = 0; k < 8; ++k) y[i * 8 + k] = r[k];
+}
+"""
+    check_compiles(src)
+    a = np.array([1.0, -1.0, 3.0, 0.5], np.float32)
+    b = np.array([2.0**-30, 2.0**-30, 7.0, -0.5], np.float32)
+    y = np.zeros(32, np.float32)
+    emulate_module(src).get_function("rounding")((1,), (4,), (a, b, y))
+    y = y.reshape(4, 8)
+    up, down = np.nextafter(np.float32(1), np.float32(2)), np.nextafter(np.float32(-1), 0)
+    np.testing.assert_array_equal(y[0, :4], [1, 1, 1, up])           # 1 + 2^-30
+    np.testing.assert_array_equal(y[1, :4], [-1, down, -1, down])    # -1 + 2^-30
+    assert y[0, 5] == np.nextafter(np.float32(1), np.float32(2))     # fma rounded up
+    i1 = [sum((x / 2) ** (2 * k + 1) / (math.factorial(k) * math.factorial(k + 1))
+              for k in range(30)) for x in a.astype(float)]
+    erfcx = [math.exp(x * x) * math.erfc(x) for x in a.astype(float)]
+    np.testing.assert_allclose(y[:, 6], erfcx, rtol=1e-6)
+    np.testing.assert_allclose(y[:, 7], i1, rtol=1e-6)

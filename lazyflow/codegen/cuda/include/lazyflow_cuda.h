@@ -25,7 +25,9 @@
 #else
 // ================================ host emulation (g++ >= 9) ==================================
 #define LAZYFLOW_CUDA_EMULATION 1
+#include <fenv.h>
 #include <math.h>
+#include <cmath>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -51,7 +53,16 @@
 #define __host__
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
+// Static __shared__ arrays live in one section, which every launch fills with garbage (0xcd
+// bytes, as the dynamic buffer), so reading shared memory before writing it shows up in results.
+// ASAN builds keep them as plain statics, which ASAN surrounds with redzones.
+#if LF_EMU_ASAN
 #define __shared__ static
+#else
+#define __shared__ static __attribute__((section("lf_emu_shared"), aligned(16)))
+#endif
+extern "C" char __start_lf_emu_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_lf_emu_shared[] __attribute__((weak, visibility("hidden")));
 #define __constant__ static
 #define __managed__
 #define __grid_constant__
@@ -320,16 +331,56 @@ static inline float fast_powf(float x, float y) { return powf(x, y); }
 #define __powf lf_emu::fast_powf
 static inline float __fdividef(float x, float y) { return x / y; }
 static inline float fdividef(float x, float y) { return x / y; }
-static inline float __frcp_rn(float x) { return 1.0f / x; }
-static inline float __fsqrt_rn(float x) { return sqrtf(x); }
-static inline float __fadd_rn(float a, float b) { return a + b; }
-static inline float __fsub_rn(float a, float b) { return a - b; }
-static inline float __fmul_rn(float a, float b) { return a * b; }
-static inline float __fdiv_rn(float a, float b) { return a / b; }
-static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
-static inline double __dadd_rn(double a, double b) { return a + b; }
-static inline double __dmul_rn(double a, double b) { return a * b; }
-static inline double __fma_rn(double a, double b, double c) { return fma(a, b, c); }
+// Arithmetic with an explicit IEEE rounding mode (_rn nearest, _rz toward zero, _rd down, _ru up):
+// the operation runs with the SSE rounding mode switched, through volatile to defeat folding.
+namespace lf_emu {
+template <class F> static inline auto with_rounding(int mode, F op) -> decltype(op()) {
+  int old = fegetround();
+  fesetround(mode);
+  volatile decltype(op()) r = op();
+  fesetround(old);
+  return r;
+}
+}  // namespace lf_emu
+#define LF_EMU_ROUNDED(sfx, mode)                                                                  \
+  static inline float __fadd_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x + y; }); } \
+  static inline float __fsub_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x - y; }); } \
+  static inline float __fmul_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x * y; }); } \
+  static inline float __fdiv_##sfx(float a, float b) { return lf_emu::with_rounding(mode, [&] { volatile float x = a, y = b; return x / y; }); } \
+  static inline float __frcp_##sfx(float a) { return lf_emu::with_rounding(mode, [&] { volatile float x = a; return 1.0f / x; }); } \
+  static inline float __fsqrt_##sfx(float a) { return lf_emu::with_rounding(mode, [&] { volatile float x = a; return sqrtf(x); }); } \
+  static inline float __fmaf_##sfx(float a, float b, float c) { return lf_emu::with_rounding(mode, [&] { volatile float x = a; return fmaf(x, b, c); }); } \
+  static inline double __dadd_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x + y; }); } \
+  static inline double __dsub_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x - y; }); } \
+  static inline double __dmul_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x * y; }); } \
+  static inline double __ddiv_##sfx(double a, double b) { return lf_emu::with_rounding(mode, [&] { volatile double x = a, y = b; return x / y; }); } \
+  static inline double __drcp_##sfx(double a) { return lf_emu::with_rounding(mode, [&] { volatile double x = a; return 1.0 / x; }); } \
+  static inline double __dsqrt_##sfx(double a) { return lf_emu::with_rounding(mode, [&] { volatile double x = a; return sqrt(x); }); } \
+  static inline double __fma_##sfx(double a, double b, double c) { return lf_emu::with_rounding(mode, [&] { volatile double x = a; return fma(x, b, c); }); }
+LF_EMU_ROUNDED(rn, FE_TONEAREST)
+LF_EMU_ROUNDED(rz, FE_TOWARDZERO)
+LF_EMU_ROUNDED(rd, FE_DOWNWARD)
+LF_EMU_ROUNDED(ru, FE_UPWARD)
+#undef LF_EMU_ROUNDED
+static inline float __frsqrt_rn(float x) { return 1.0f / sqrtf(x); }
+static inline float erfcxf(float x) {
+  double d = x;
+  if (d < 25.0) return (float)(exp(d * d) * erfc(d));
+  double r = 1.0 / (d * d);   // asymptotic series where exp(x^2) overflows
+  return (float)(0.56418958354775628 / d * (1.0 - 0.5 * r + 0.75 * r * r - 1.875 * r * r * r));
+}
+static inline double erfcx(double d) {
+  if (d < 25.0) return exp(d * d) * erfc(d);
+  double r = 1.0 / (d * d);
+  return 0.56418958354775628 / d * (1.0 - 0.5 * r + 0.75 * r * r - 1.875 * r * r * r);
+}
+static inline float cyl_bessel_i0f(float x) { return (float)std::cyl_bessel_i(0.0, fabs((double)x)); }
+static inline float cyl_bessel_i1f(float x) {
+  double v = std::cyl_bessel_i(1.0, fabs((double)x));
+  return (float)(x < 0 ? -v : v);
+}
+static inline double cyl_bessel_i0(double x) { return std::cyl_bessel_i(0.0, fabs(x)); }
+static inline double cyl_bessel_i1(double x) { double v = std::cyl_bessel_i(1.0, fabs(x)); return x < 0 ? -v : v; }
 static inline float __saturatef(float x) { return x != x ? 0.0f : fminf(fmaxf(x, 0.0f), 1.0f); }
 static inline float normcdff(float x) { return 0.5f * erfcf(-x * 0.70710678118654752f); }
 static inline double normcdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
@@ -379,6 +430,19 @@ static inline float min(float a, float b) { return fminf(a, b); }
 static inline float max(float a, float b) { return fmaxf(a, b); }
 static inline double min(double a, double b) { return fmin(a, b); }
 static inline double max(double a, double b) { return fmax(a, b); }
+// CUDA's mixed-sign overloads compare in the unsigned type.
+static inline unsigned int min(int a, unsigned int b) { return min((unsigned int)a, b); }
+static inline unsigned int min(unsigned int a, int b) { return min(a, (unsigned int)b); }
+static inline unsigned int max(int a, unsigned int b) { return max((unsigned int)a, b); }
+static inline unsigned int max(unsigned int a, int b) { return max(a, (unsigned int)b); }
+static inline unsigned long long min(long long a, unsigned long long b) { return min((unsigned long long)a, b); }
+static inline unsigned long long min(unsigned long long a, long long b) { return min(a, (unsigned long long)b); }
+static inline unsigned long long max(long long a, unsigned long long b) { return max((unsigned long long)a, b); }
+static inline unsigned long long max(unsigned long long a, long long b) { return max(a, (unsigned long long)b); }
+static inline double min(float a, double b) { return fmin((double)a, b); }
+static inline double min(double a, float b) { return fmin(a, (double)b); }
+static inline double max(float a, double b) { return fmax((double)a, b); }
+static inline double max(double a, float b) { return fmax(a, (double)b); }
 
 // ---- conversions with an explicit rounding mode ---------------------------------------------
 namespace lf_emu {
@@ -541,6 +605,7 @@ struct Fiber {
 };
 
 static int g_mode;                    // 0: outside a launch, 1: plain loop, 2: fibers
+static int g_reverse;                 // run blocks and threads in reverse index order
 static Fiber* g_fibers;
 static int g_nthreads, g_current = -1;
 static Context g_sched;
@@ -618,6 +683,9 @@ static inline int barrier(int predicate, const char* what) {
     g_bar_acc = 0;
     g_bar_arrived = 0;
     ++g_bar_gen;
+    int result = g_bar_result;
+    switch_to_scheduler(false);   // the releasing thread goes last-in-order like the others,
+    return result;                // so the scheduling order (forward/reverse) decides who runs
   } else {
     while (g_bar_gen == gen) wait_yield(f, what, nullptr);
   }
@@ -655,6 +723,7 @@ static inline Exchange* exchange_begin(unsigned int mask, unsigned long long val
   if (e->arrived == mask) {
     e->complete = true;
     e->readers = __builtin_popcount(mask);
+    switch_to_scheduler(false);
   } else {
     while (!e->complete) wait_yield(f, what, e);
   }
@@ -676,13 +745,9 @@ template <class T> static inline T shuffle(unsigned int mask, T var, int src, co
   Exchange* e = exchange_begin(mask, to_bits(var), what);
   T r = var;
   if (src >= 0) {
-    if (!(e->mask & (1u << src))) {
-      int lane = lane_id();
-      exchange_end(e);
-      fail("%s: lane %d reads lane %d, which is not in mask 0x%08x (undefined on a GPU)",
-           what, lane, src, mask);
-    }
-    r = from_bits<T>(e->vals[src]);
+    // Reading a lane outside the mask is undefined on a GPU: hand back garbage, which only
+    // matters if the kernel uses it (a masked tree reduction's lane 0 never does).
+    r = (e->mask & (1u << src)) ? from_bits<T>(e->vals[src]) : from_bits<T>(0xcdcdcdcdcdcdcdcdull);
   }
   exchange_end(e);
   return r;
@@ -765,7 +830,8 @@ static inline bool run_block_fibers(int nthreads) {
   int live = nthreads;
   while (live > 0) {
     bool ran = false;
-    for (int i = 0; i < nthreads; ++i) {
+    for (int k = 0; k < nthreads; ++k) {
+      int i = g_reverse ? nthreads - 1 - k : k;
       Fiber& f = g_fibers[i];
       if (f.done) continue;
       if (f.waiting && (f.wait_exchange ? !f.wait_exchange->complete : f.wait_gen == g_bar_gen))
@@ -780,19 +846,27 @@ static inline bool run_block_fibers(int nthreads) {
   return true;
 }
 
+// Blocks, and threads within a block, run in index order, or in reverse order when g_reverse is
+// set: running a launch both ways exposes code that silently depends on an execution order.
+static inline unsigned order(unsigned k, unsigned n) { return g_reverse ? n - 1 - k : k; }
+
 static inline bool run_grid(void (*thunk)(void**), void** args, int nthreads, int use_fibers) {
   bool ok = true;
   for (unsigned bz = 0; bz < gridDim.z && ok; ++bz)
     for (unsigned by = 0; by < gridDim.y && ok; ++by)
       for (unsigned bx = 0; bx < gridDim.x && ok; ++bx) {
-        blockIdx.x = bx; blockIdx.y = by; blockIdx.z = bz;
+        blockIdx.x = order(bx, gridDim.x);
+        blockIdx.y = order(by, gridDim.y);
+        blockIdx.z = order(bz, gridDim.z);
         if (use_fibers) {
           ok = run_block_fibers(nthreads);
         } else if (setjmp(g_plain_exit) == 0) {
           for (unsigned tz = 0; tz < blockDim.z; ++tz)
             for (unsigned ty = 0; ty < blockDim.y; ++ty)
               for (unsigned tx = 0; tx < blockDim.x; ++tx) {
-                threadIdx.x = tx; threadIdx.y = ty; threadIdx.z = tz;
+                threadIdx.x = order(tx, blockDim.x);
+                threadIdx.y = order(ty, blockDim.y);
+                threadIdx.z = order(tz, blockDim.z);
                 thunk(args);
               }
         } else {
@@ -832,7 +906,9 @@ static void on_fault(int sig, siginfo_t* info, void*) {
 #endif
 
 static inline int launch(void (*thunk)(void**), void** args, const long long* dims,
-                         unsigned long long shared_bytes, int use_fibers, char* err, int errlen) {
+                         unsigned long long shared_bytes, int use_fibers, int reverse, char* err,
+                         int errlen) {
+  g_reverse = reverse;
   g_failed = false;
   g_error[0] = 0;
   gridDim = dim3((unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2]);
@@ -843,6 +919,8 @@ static inline int launch(void (*thunk)(void**), void** args, const long long* di
   g_args = args;
   g_dyn_shared = shared_bytes ? (unsigned char*)malloc(shared_bytes) : nullptr;
   if (shared_bytes) memset(g_dyn_shared, 0xcd, shared_bytes);   // garbage, as on a GPU
+  if (__start_lf_emu_shared && __stop_lf_emu_shared > __start_lf_emu_shared)
+    memset(__start_lf_emu_shared, 0xcd, (size_t)(__stop_lf_emu_shared - __start_lf_emu_shared));
   if (use_fibers) {
     g_mode = 2;
     g_fibers = (Fiber*)calloc((size_t)nthreads, sizeof(Fiber));
@@ -941,6 +1019,11 @@ static inline unsigned int __activemask() {
   return m;
 }
 [[noreturn]] static inline void __trap() { lf_emu::fail("__trap() called"); }
+// Device-side assert (NVRTC provides it without an include): a failure ends the launch with an
+// error instead of aborting the process.
+#undef assert
+#define assert(e) \
+  ((e) ? (void)0 : lf_emu::fail("assertion `%s` failed at %s:%d", #e, __FILE__, __LINE__))
 static inline void __brkpt() { lf_emu::fail("__brkpt() called"); }
 
 #endif  // host emulation

@@ -23,8 +23,9 @@ ambiguous under NVRTC and in the emulation alike: convert explicitly.
 Run-time options. The runtime compiles with ``cupy.RawModule(code=src, options=NVRTC_OPTIONS)``.
 CuPy then adds ``CUPY_ADDED_OPTIONS`` and ``-arch=sm_XX`` itself; ``nvrtc_compile`` adds the same,
 so what is checked here is what runs there. ``NVRTC_OPTIONS`` carries the include directories
-(lazyflow_cuda.h and the CUDA fp16/bf16 headers) and the header's hash (CuPy's disk cache keys on
-source + options only). No ``--use_fast_math``.
+(lazyflow_cuda.h, and the CUDA fp16/bf16 headers) and a hash of every header in lazyflow's
+include directory (CuPy's disk cache keys on source + options only, so a header change must
+change the options). No ``--use_fast_math``.
 
 Launch convention (what ``EmulatedFunction`` checks, stricter than CuPy where CuPy is silently
 wrong): ``fn(grid, block, args, shared_mem=0)``; grid and block are tuples of 1-3 ints (CuPy's
@@ -47,9 +48,10 @@ API
   yield at ``__syncthreads`` and at warp exchanges (shuffles, votes, ``__syncwarp``: warp-level,
   so warps that do not shuffle are not held); kernels whose call graph has none of those run as
   a plain loop. Deadlocks (a barrier or shuffle some thread never reaches, mismatched masks)
-  raise ``EmulationError`` naming the waiting threads. ``asan=True`` builds with
-  AddressSanitizer + UBSan and runs each launch in a runner process; an invalid access raises
-  ``AddressSanitizerError`` with the sanitizer's report.
+  raise ``EmulationError`` naming the waiting threads. ``fn.schedule = "reverse"`` runs blocks
+  and threads backwards; output that changes exposes order-dependent (racy) code.
+  ``asan=True`` builds with AddressSanitizer + UBSan and runs each launch in a runner process;
+  an invalid access raises ``AddressSanitizerError`` with the sanitizer's report.
 - ``nvrtc_unavailable_reason()``, ``gxx_unavailable_reason()``, ``asan_unavailable_reason()``
   return None or why the tool cannot run here (tests skip with that reason).
 

@@ -37,7 +37,8 @@ def main(directory: str) -> int:
     launch.restype = ctypes.c_int
     dims = (ctypes.c_longlong * 6)(*meta["dims"])
     err = ctypes.create_string_buffer(1024)
-    rc = launch(dims, ctypes.c_ulonglong(meta["shared_mem"]), ptrs, err, ctypes.c_int(1024))
+    rc = launch(dims, ctypes.c_ulonglong(meta["shared_mem"]), ptrs, ctypes.c_int(meta["reverse"]),
+                err, ctypes.c_int(1024))
     if rc != 0:
         sys.stderr.write(f"emulation error: {err.value.decode(errors='replace')}\n")
         return 3

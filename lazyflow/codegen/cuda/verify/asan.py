@@ -27,7 +27,7 @@ RUNNER_ERROR_EXIT_CODE = 3
 
 
 def run_in_asan_runner(fn: EmulatedFunction, dims: tuple[int, ...], shared_mem: int,
-                       marshalled: LaunchArgs) -> None:
+                       marshalled: LaunchArgs, reverse: int = 0) -> None:
     from .emulate import AddressSanitizerError, EmulationError
 
     array_at = dict(marshalled.arrays)
@@ -46,7 +46,7 @@ def run_in_asan_runner(fn: EmulatedFunction, dims: tuple[int, ...], shared_mem: 
             else:
                 args_meta.append({"kind": "scalar", "hex": holder.tobytes().hex()})
         meta = {"library": str(fn.module.path), "kernel": fn.name, "dims": list(dims),
-                "shared_mem": shared_mem, "args": args_meta}
+                "shared_mem": shared_mem, "reverse": reverse, "args": args_meta}
         (d / "meta.json").write_text(json.dumps(meta))
         env = dict(os.environ)
         env["LD_PRELOAD"] = libasan_path() or ""

@@ -29,7 +29,7 @@ from .toolchain import (
     header_hash,
 )
 
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "2"
 _BASE_FLAGS = ("-std=c++17", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
                "-fstack-clash-protection",
                "-fno-strict-aliasing", "-U_FORTIFY_SOURCE", "-w")
@@ -72,9 +72,9 @@ def _wrapper(sig: KernelSignature) -> str:
     return (
         f"static void lf_thunk_{sig.name}(void** a) {{ {sig.name}({args}); }}\n"
         f"LF_EMU_EXPORT int lf_launch_{sig.name}(const long long* dims, unsigned long long shmem,"
-        f" void** args, char* err, int errlen) {{\n"
+        f" void** args, int reverse, char* err, int errlen) {{\n"
         f"  return lf_emu::launch(lf_thunk_{sig.name}, args, dims, shmem,"
-        f" {1 if sig.needs_fibers else 0}, err, errlen);\n}}\n")
+        f" {1 if sig.needs_fibers else 0}, reverse, err, errlen);\n}}\n")
 
 
 def emulation_source(source: str, kernels: dict[str, KernelSignature]) -> str:
@@ -98,8 +98,7 @@ def _build_key(tu: str, asan: bool) -> str:
     return h.hexdigest()[:32]
 
 
-def _build(tu: str, asan: bool) -> Path:
-    key = _build_key(tu, asan)
+def _build(tu: str, asan: bool, key: str) -> Path:
     out = cache_dir() / f"{key}{'-asan' if asan else ''}.so"
     if out.exists():
         return out
@@ -125,13 +124,13 @@ class _Prepared:
 
 
 def _prepare(source: str) -> _Prepared:
-    kernels = parse_kernels(source)
+    kernels = parse_kernels(source, (INCLUDE_DIR,))
     if not kernels:
         raise ValueError('no `extern "C" __global__ void name(...)` kernel found in the source')
     return _Prepared(emulation_source(source, kernels), kernels)
 
 
-_modules: dict[tuple[str, bool], EmulatedModule] = {}
+_modules: dict[str, EmulatedModule] = {}
 _modules_lock = threading.Lock()
 _launch_lock = threading.Lock()   # the emulation runtime has process-wide state per library
 
@@ -146,13 +145,13 @@ def emulate_modules(sources: list[str], asan: bool = False) -> list[EmulatedModu
     """Build several translation units at once (one g++ per core) and return their modules."""
     _check_toolchain(asan)
     prepared = [_prepare(s) for s in sources]
-    keys = [(p.tu, asan) for p in prepared]
+    keys = [_build_key(p.tu, asan) for p in prepared]   # flags and header hashes included
     with _modules_lock:
         missing = [i for i, k in enumerate(keys) if k not in _modules]
     if missing:
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         with ThreadPoolExecutor(workers) as pool:
-            paths = list(pool.map(lambda i: _build(prepared[i].tu, asan), missing))
+            paths = list(pool.map(lambda i: _build(prepared[i].tu, asan, keys[i]), missing))
         with _modules_lock:
             for i, path in zip(missing, paths):
                 _modules.setdefault(keys[i], EmulatedModule(sources[i], path,
@@ -263,6 +262,9 @@ class EmulatedFunction:
         self.signature = sig
         self.name = sig.name
         self.max_dynamic_shared_size_bytes = DEFAULT_MAX_DYNAMIC_SHARED
+        # "forward" runs blocks and threads in index order, "reverse" backwards: a kernel whose
+        # result differs between the two depends on an order a GPU does not guarantee.
+        self.schedule = "forward"
 
     def __repr__(self) -> str:
         mode = "fibers" if self.signature.needs_fibers else "plain loop"
@@ -285,12 +287,20 @@ class EmulatedFunction:
                 "the launch fails unless that attribute is raised first)")
         return (*g, *b), shared_mem
 
-    def __call__(self, grid, block, args, shared_mem: int = 0) -> None:
+    def __call__(self, grid, block, args, shared_mem: int = 0, stream=None,
+                 enable_cooperative_groups: bool = False) -> None:
+        """Launch like RawKernel.__call__; `stream` is accepted and ignored (launches are
+        synchronous here)."""
+        if enable_cooperative_groups:
+            raise NotImplementedError("cooperative launches are not emulated")
         dims, shared_mem = self._launch_config(grid, block, shared_mem)
+        if self.schedule not in ("forward", "reverse"):
+            raise ValueError(f"schedule must be 'forward' or 'reverse', got {self.schedule!r}")
+        reverse = int(self.schedule == "reverse")
         marshalled = marshal_args(self.signature, args)
         if self.module.asan:
             from .asan import run_in_asan_runner
-            run_in_asan_runner(self, dims, shared_mem, marshalled)
+            run_in_asan_runner(self, dims, shared_mem, marshalled, reverse)
             return
         launch = getattr(self.module.lib, f"lf_launch_{self.name}")
         launch.restype = ctypes.c_int
@@ -299,6 +309,7 @@ class EmulatedFunction:
         dims_c = (ctypes.c_longlong * 6)(*dims)
         err = ctypes.create_string_buffer(1024)
         with _launch_lock:
-            rc = launch(dims_c, ctypes.c_ulonglong(shared_mem), ptrs, err, ctypes.c_int(1024))
+            rc = launch(dims_c, ctypes.c_ulonglong(shared_mem), ptrs, ctypes.c_int(reverse), err,
+                        ctypes.c_int(1024))
         if rc != 0:
             raise EmulationError(f"kernel {self.name}: {err.value.decode(errors='replace')}")

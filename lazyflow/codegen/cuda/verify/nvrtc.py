@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .toolchain import INCLUDE_DIR, cuda_include_dir, header_hash, nvrtc_unavailable_reason
 
@@ -149,6 +153,11 @@ def nvrtc_compile(source: str, arch: str = "sm_90",
         hit = _cache.get(key)
     if hit is not None:
         return hit
+    hit = _disk_load(source, arch, options)
+    if hit is not None:
+        with _cache_lock:
+            _cache[key] = hit
+        return hit
 
     from cuda.bindings import nvrtc
 
@@ -181,7 +190,57 @@ def nvrtc_compile(source: str, arch: str = "sm_90",
                            kernels=parse_ptxas_log(log))
     with _cache_lock:
         _cache[key] = result
+    _disk_store(source, result)
     return result
+
+
+# A successful compile is a pure function of (source, options, NVRTC version): it is kept on
+# disk like CuPy's kernel cache, so reruns of large corpora skip NVRTC. LAZYFLOW_NVRTC_CACHE=0
+# turns it off. Failures are never cached.
+def _disk_path(source: str, options: tuple[str, ...]) -> Path | None:
+    if os.environ.get("LAZYFLOW_NVRTC_CACHE", "1") == "0":
+        return None
+    from cuda.bindings import nvrtc
+
+    _, major, minor = nvrtc.nvrtcVersion()
+    h = hashlib.sha256()
+    for part in (_DISK_FORMAT, f"{major}.{minor}", "\0".join(options), source):
+        h.update(part.encode())
+        h.update(b"\0")
+    from .emulate import cache_dir
+
+    d = cache_dir() / "nvrtc"
+    d.mkdir(exist_ok=True)
+    return d / h.hexdigest()[:32]
+
+
+_DISK_FORMAT = "1"
+
+
+def _disk_load(source: str, arch: str, options: tuple[str, ...]) -> CompileResult | None:
+    path = _disk_path(source, options)
+    if path is None or not path.with_suffix(".json").exists():
+        return None
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        cubin = path.with_suffix(".cubin").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return CompileResult(arch=arch, options=options, cubin=cubin, ptx=meta["ptx"],
+                         log=meta["log"], kernels=parse_ptxas_log(meta["log"]))
+
+
+def _disk_store(source: str, result: CompileResult) -> None:
+    path = _disk_path(source, result.options)
+    if path is None:
+        return
+    tmp = f".{os.getpid()}.{threading.get_ident()}.tmp"
+    cubin_tmp = path.with_name(path.name + ".cubin" + tmp)
+    cubin_tmp.write_bytes(result.cubin)
+    os.replace(cubin_tmp, path.with_suffix(".cubin"))
+    json_tmp = path.with_name(path.name + ".json" + tmp)
+    json_tmp.write_text(json.dumps({"ptx": result.ptx, "log": result.log}))
+    os.replace(json_tmp, path.with_suffix(".json"))   # written last: marks the entry complete
 
 
 def check_no_spills(result: CompileResult) -> None:

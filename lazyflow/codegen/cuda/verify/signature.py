@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -154,10 +155,44 @@ def _uses_sync(name: str, bodies: dict[str, str], memo: dict[str, bool],
     return found
 
 
-def parse_kernels(source: str) -> dict[str, KernelSignature]:
-    """Every `extern "C" __global__ void name(...)` kernel in `source`, in order."""
+_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
+EMULATION_HEADER = "lazyflow_cuda.h"
+
+
+def included_headers(src: str, include_dirs: tuple[Path, ...],
+                     seen: set[str] | None = None) -> list[str]:
+    """Texts of the quoted #includes found in `include_dirs` (recursively), except
+    lazyflow_cuda.h, whose functions are the built-ins themselves."""
+    seen = set() if seen is None else seen
+    texts: list[str] = []
+    for name in _INCLUDE.findall(src):
+        if name == EMULATION_HEADER or name in seen:
+            continue
+        seen.add(name)
+        for d in include_dirs:
+            path = Path(d) / name
+            if path.is_file():
+                text = strip_comments(path.read_text())
+                texts += included_headers(text, include_dirs, seen)
+                texts.append(text)
+                break
+    return texts
+
+
+def parse_kernels(source: str,
+                  include_dirs: tuple[Path, ...] = ()) -> dict[str, KernelSignature]:
+    """Every `extern "C" __global__ void name(...)` kernel in `source`, in order.
+
+    Helpers defined in headers that `source` includes from `include_dirs` take part in the
+    call-graph scan that decides which kernels need fibers.
+    """
     src = strip_comments(source)
-    bodies = function_bodies(src)
+    bodies: dict[str, str] = {}
+    for text in included_headers(src, tuple(include_dirs)):
+        for name, body in function_bodies(text).items():
+            bodies[name] = bodies.get(name, "") + body
+    for name, body in function_bodies(src).items():
+        bodies[name] = bodies.get(name, "") + body
     memo: dict[str, bool] = {}
     kernels: dict[str, KernelSignature] = {}
     for m in _KERNEL.finditer(src):
@@ -176,12 +211,16 @@ _DYN_SHARED = re.compile(
     r"([A-Za-z_][\w\s]*?)\s+(\w+)\s*\[\s*\]\s*;")
 
 
+_STATIC_SHARED = re.compile(r"\bstatic\s+__shared__\b|\b__shared__\s+static\b")
+
+
 def rewrite_dynamic_shared(src: str) -> str:
-    """`extern __shared__ T name[];` -> a pointer to the launch's dynamic shared buffer."""
+    """`extern __shared__ T name[];` -> a pointer to the launch's dynamic shared buffer, and
+    `static __shared__` -> `__shared__` (the emulation's __shared__ already means static)."""
     def repl(m: re.Match) -> str:
         ctype, name = " ".join(m.group(2).split()), m.group(3)
         return f"{ctype}* const {name} = reinterpret_cast<{ctype}*>(lf_emu::dynamic_shared());"
-    return _DYN_SHARED.sub(repl, src)
+    return _STATIC_SHARED.sub("__shared__", _DYN_SHARED.sub(repl, src))
 
 
 def dtype_matches(param: Param, dtype: np.dtype) -> bool:

@@ -19,10 +19,20 @@ def header_text() -> str:
     return HEADER_PATH.read_text()
 
 
-@functools.lru_cache(maxsize=None)
 def header_hash() -> str:
-    """Short hash of lazyflow_cuda.h: part of every cache key that depends on the header."""
-    return hashlib.sha256(header_text().encode()).hexdigest()[:16]
+    """Short hash of every header in the include directory (lazyflow_cuda.h and the code
+    generator's own headers next to it): part of every cache key that depends on them."""
+    files = sorted(INCLUDE_DIR.glob("*.h"))
+    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return _hash_headers(stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_headers(stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for name, _, _ in stamp:
+        h.update(name.encode() + b"\0" + (INCLUDE_DIR / name).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _candidate_cuda_include_dirs() -> list[Path]:
