@@ -173,6 +173,35 @@ def peak_memory(steps: int) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ step time
+def step_time(repeats: int, steps: int = 20) -> dict:
+    """Median seconds per training step, torch eager and lazyflow interleaved in one process
+    (lazyflow: `mark_step` each step; the graph is compiled before timing)."""
+    import torch
+
+    import lazyflow as lf
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    runs = {"torch": [], "lazyflow": []}
+    for lib, name in ((torch, "torch"), (lf, "lazyflow")):
+        state = _setup(lib)
+        for _ in range(3):
+            _step(lib, *state)
+            if lib is lf:
+                lf.mark_step()
+        runs[name + "_state"] = state
+    for _ in range(repeats):
+        for lib, name in ((torch, "torch"), (lf, "lazyflow")):
+            state = runs[name + "_state"]
+            t = time.perf_counter()
+            for _ in range(steps):
+                loss = _step(lib, *state)
+                if lib is lf:
+                    lf.mark_step()
+            float(loss.item())
+            runs[name].append((time.perf_counter() - t) / steps)
+    return {k: statistics.median(runs[k]) for k in ("torch", "lazyflow")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
@@ -190,6 +219,9 @@ def main() -> None:
           f"first step wall {ct['first_step_wall_s'] * 1e3:.1f} ms")
     print(f"  of which passes {ct['passes_s'] * 1e3:.1f} ms, source generation "
           f"{ct['generate_s'] * 1e3:.1f} ms, Python compile() {ct['py_compile_s'] * 1e3:.1f} ms")
+    st = step_time(args.repeats)
+    print(f"  step time (interleaved, median): torch {st['torch'] * 1e3:.2f} ms, lazyflow "
+          f"{st['lazyflow'] * 1e3:.2f} ms, ratio {st['lazyflow'] / st['torch']:.2f}x")
     mem = peak_memory(args.steps)
     mb = 1 / (1 << 20)
     t, lz, lz0 = mem["torch"], mem["lazyflow"], mem["lazyflow OPT=0"]

@@ -101,15 +101,26 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em, outs: list | No
     plan = make_plan(members, {id(o) for o in body.outputs})
     target = {id(o): t for o, t in zip(body.outputs, outs or ()) if t is not None}
     if numel(plan.domain) <= rt.SMALL or plan.rows <= 1 and not plan.flat:
-        pooled = _pooled_scratch(members, body, var) if numel(plan.domain) >= rt.POOL_MIN \
-            else {}
+        pooled = _pooled_scratch(members, body, var)
         bufs = sorted(set(pooled.values()), key=lambda b: int(b.rsplit("_", 1)[1]))
-        if bufs:
+        use_pool = numel(plan.domain) >= rt.POOL_MIN   # tiny scratch: np.empty is cheaper
+        spec = {b: m for m in members for b in [pooled.get(id(m))] if b}
+        if use_pool and bufs:
             ns.setdefault("take", _take)
             ns.setdefault("give", _give)
-            spec = {b: m for m in members for b in [pooled.get(id(m))] if b}
-            for b in bufs:
-                w(f"{b} = take({spec[b].shape!r}, {spec[b].dtype.np.name!r})")
+        # small scratch outlives its group in the function's scope: later groups reuse it
+        spare = ns.setdefault("_inline_spare", {})
+        rename = {}
+        for b in bufs:
+            shape, dt = spec[b].shape, spec[b].dtype.np.name
+            if use_pool:
+                w(f"{b} = take({shape!r}, {dt!r})")
+            elif spare.get((shape, dt)):
+                rename[b] = spare[(shape, dt)].pop()
+            else:
+                w(f"{b} = np.empty({shape!r}, {dt!r})")
+        if rename:
+            pooled = {k: rename.get(b, b) for k, b in pooled.items()}
         for k, m in enumerate(members):
             name = f"{var}_{k}"
             if m.op == "where" and _select_ok(m):
@@ -119,8 +130,12 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em, outs: list | No
             else:
                 emit_node(m, local, w, ns, name, em, target.get(id(m)) or pooled.get(id(m)))
             local[id(m)] = name
-        if bufs:
+        if use_pool and bufs:
             w(f"give({', '.join(bufs)})")
+        elif bufs:
+            for b in bufs:
+                key = (spec[b].shape, spec[b].dtype.np.name)
+                spare.setdefault(key, []).append(rename.get(b, b))
     else:
         _emit_blocked(n, body, members, plan, local, w, ns, var, em, target)
     outs = [local[id(o)] for o in body.outputs]

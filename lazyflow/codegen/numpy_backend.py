@@ -228,6 +228,7 @@ def generate(g) -> NumpyProgram:
     outs = [names[id(o)] for o in g.outputs]
     w(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     w.dedent()
+    ns.pop("_inline_spare", None)
     for line in ns.pop("_fused_defs", ()):
         w(line)
     hot = em.hot_names()

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 
 from ..ir.graph import Graph
 from ..ir.node import Node
-from ..ir.registry import ELEMENTWISE, LINALG, OPS, REDUCTION, ROW
-from . import fusion_memory as fm
+from ..ir.registry import ELEMENTWISE, INDEX, LINALG, OPS, REDUCTION, ROW
 
 __all__ = ["MemoryPlanning", "MemoryPlan", "writes_out", "fresh_result"]
 
@@ -33,31 +32,35 @@ _FRESH_ELEMENTWISE = frozenset({"where", "cast", "nan_to_num", "copy"})
 
 @dataclass
 class MemoryPlan:
-    """``buffers[i]`` is (shape, numpy dtype name) of scratch buffer ``b{i}``; ``assign`` maps
-    id(node) -> buffer index; ``donations[j]`` is (input slot, id(node)): output node written
-    into donated array ``d{j}`` when the runtime hands one over."""
+    """``buffers[i]`` is (shape, numpy dtype name) of scratch buffer ``b{i}``; ``assign`` maps a
+    value token -> buffer index; ``donations[j]`` is (input slot, token): the value written into
+    donated array ``d{j}`` when the runtime hands one over. A value token is (id(node), k): output
+    k of a fusion node, or k = 0 for any other node."""
 
     buffers: list = field(default_factory=list)
     assign: dict = field(default_factory=dict)
     donations: list = field(default_factory=list)
 
-    def out_name(self, n: Node) -> str | None:
-        """The ``out=`` target the code generator uses for `n`, or None."""
-        b = self.assign.get(id(n))
+    def _name(self, tok) -> str | None:
+        b = self.assign.get(tok)
         if b is not None:
             return f"b{b}"
-        for j, (_, nid) in enumerate(self.donations):
-            if nid == id(n):
+        for j, (_, t) in enumerate(self.donations):
+            if t == tok:
                 return f"d{j}"
         return None
+
+    def out_name(self, n: Node) -> str | None:
+        """The ``out=`` target the code generator uses for `n` (for a ``gte``: the target of
+        that output of its fusion node, which writes it), or None."""
+        if n.op == "gte":
+            return self._name((id(n.inputs[0]), n.attr("index")))
+        return self._name((id(n), 0))
 
 
 def writes_out(n: Node) -> bool:
     """Whether the numpy code generator emits `n` as one ufunc call that can take ``out=``
-    (float32/float64 elementwise ops whose operands all share the result dtype; a fusion output
-    when the body node computing it is such an op)."""
-    if fm.is_fused_output(n):
-        return fm.is_single_value(n) and writes_out(fm.body_output(n))
+    (float32/float64 elementwise ops whose operands all share the result dtype)."""
     if n.dtype.name not in _PLANNED_DTYPES or n.op in _LEAVES:
         return False
     opdef = OPS.get(n.op)
@@ -75,8 +78,6 @@ def fresh_result(n: Node) -> bool:
     Anything not known to be fresh is treated as a possible view."""
     if n.dtype.name == "bfloat16":
         return False
-    if fm.is_fused_output(n):
-        return fresh_result(fm.body_output(n))
     opdef = OPS.get(n.op)
     if opdef is None:
         return False
@@ -95,26 +96,12 @@ class MemoryPlanning:
         g.memory_plan = None
         if g.device != "cpu":
             return 0
-        self._sink_outputs(g)
+        moved = self._sink_outputs(g)
+        if moved:
+            ctx.rewrite(self.name, f"outputs nothing reads scheduled last ({moved} moved)")
         nodes = g.nodes
         pos = {id(n): i for i, n in enumerate(nodes)}
-        # storage tokens: ("in", slot) for graph inputs, ("v", id) for each out=-capable value
-        storage: dict = {}
-        for n in nodes:
-            if n.op == "input":
-                storage[id(n)] = frozenset({("in", n.attr("slot"))})
-            elif n.op in _LEAVES:
-                storage[id(n)] = frozenset()
-            elif writes_out(n):
-                storage[id(n)] = frozenset({("v", id(n))})
-            elif fresh_result(n):
-                storage[id(n)] = frozenset()
-            else:
-                acc: frozenset = frozenset()
-                for x in n.inputs:
-                    if type(x) is Node:
-                        acc |= storage[id(x)]
-                storage[id(n)] = acc
+        storage, produced = _storage(nodes)
         escaping: set = set()
         for o in g.outputs:
             escaping |= storage[id(o)]
@@ -125,75 +112,91 @@ class MemoryPlanning:
                     for t in storage[id(x)]:
                         last_use[t] = i
         plan = MemoryPlan()
-        self._plan_donations(g, plan, storage, escaping, last_use, pos, ctx)
-        donated = {nid for _, nid in plan.donations}
+        self._plan_donations(g, plan, storage, produced, escaping, last_use, pos, ctx)
+        donated = {t for _, t in plan.donations}
         free: dict = {}          # (shape, dtype) -> [buffer index]
         releases: dict = {}      # node position -> buffers whose value dies there
         for i, n in enumerate(nodes):
             for b in releases.pop(i - 1, ()):
-                shape, dt = plan.buffers[b]
-                free.setdefault((shape, dt), []).append(b)
-            tok = ("v", id(n))
-            if storage.get(id(n)) != frozenset({tok}) or tok in escaping or id(n) in donated \
-                    or n.op == "gte":     # written at its fusion node's position: not planned
-                continue
-            key = (n.shape, n.dtype.np.name)
-            pool = free.get(key)
-            if pool:
-                b = pool.pop()
-                ctx.rewrite(self.name, f"%{i} {n.op} reuses buffer b{b}")
-            else:
-                b = len(plan.buffers)
-                plan.buffers.append(key)
-            plan.assign[id(n)] = b
-            releases.setdefault(last_use.get(tok, i), []).append(b)
+                free.setdefault(plan.buffers[b], []).append(b)
+            for tok, value in produced.get(id(n), ()):
+                if tok in escaping or tok in donated:
+                    continue
+                key = (value.shape, value.dtype.np.name)
+                pool = free.get(key)
+                if pool:
+                    b = pool.pop()
+                    ctx.rewrite(self.name, f"%{i} {n.op} reuses buffer b{b}")
+                else:
+                    b = len(plan.buffers)
+                    plan.buffers.append(key)
+                plan.assign[tok] = b
+                releases.setdefault(last_use.get(tok, i), []).append(b)
         if plan.buffers or plan.donations:
             g.memory_plan = plan
-        return 0
+        return 1 if moved else 0   # a plan alone changes no node; a new order is a change
 
     @staticmethod
-    def _sink_outputs(g: Graph) -> None:
-        """Move outputs nothing reads to the end of the schedule, so that a parameter update
-        runs after every read of the old value (which it may then overwrite)."""
+    def _sink_outputs(g: Graph) -> int:
+        """Move outputs nothing reads (with the fusion nodes only they read) to the end of the
+        schedule, so that a parameter update runs after every read of the old value (which it
+        may then overwrite)."""
         users = g.users()
         outs = {id(o) for o in g.outputs}
-        sinks = [n for n in g.nodes if id(n) in outs and not users.get(id(n))
-                 and n.op not in _LEAVES]
-        if sinks:
-            sink_ids = {id(n) for n in sinks}
-            fused = fm.sinkable_fusions(g.nodes, sink_ids, lambda n: users.get(id(n)))
-            sink_ids |= {id(n) for n in fused}
-            sinks = fused + sinks
-            g.nodes = [n for n in g.nodes if id(n) not in sink_ids] + sinks
 
-    def _plan_donations(self, g, plan, storage, escaping, last_use, pos, ctx) -> None:
+        def sinkable(n) -> bool:
+            if n.op in _LEAVES:
+                return False
+            us = users.get(id(n))
+            if not us:
+                return id(n) in outs
+            return n.op == "fusion" and all(u.op == "gte" and id(u) in outs
+                                            and not users.get(id(u)) for u in us)
+        sinks = [n for n in g.nodes if sinkable(n)]
+        sink_ids = {id(n) for n in sinks}
+        order = [n for n in g.nodes if id(n) not in sink_ids] + sinks
+        moved = sum(a is not b for a, b in zip(order, g.nodes))
+        g.nodes = order
+        return moved
+
+    def _plan_donations(self, g, plan, storage, produced, escaping, last_use, pos, ctx):
         inputs = {n.attr("slot"): n for n in g.nodes if n.op == "input"}
+        # a run that raises after a donated write would leave the old value half overwritten
+        # for the tensors that still hold it: no donation before an op that can raise
+        raising = [i for i, n in enumerate(g.nodes) if _may_raise(n)]
+        last_raise = raising[-1] if raising else -1
         taken: set = set()
         seen: set = set()
         for o in g.outputs:
-            if id(o) in seen or not writes_out(o):
+            target = _written_value(o, produced)
+            if target is None or target[0] in seen:
                 continue
-            seen.add(id(o))
+            tok, value, writer = target
+            seen.add(tok)
+            if pos[id(writer)] < last_raise:
+                ctx.refuse(self.name, f"%{pos[id(o)]} output {o.op} not donated: "
+                           f"%{last_raise} {g.nodes[last_raise].op} runs later and may raise")
+                continue
             ancestors = _ancestor_slots(o)
             best = None
             why = []
             for slot, leaf in inputs.items():
-                tok = ("in", slot)
-                if slot in taken or leaf.shape != o.shape or leaf.dtype is not o.dtype:
+                itok = ("in", slot)
+                if slot in taken or leaf.shape != value.shape or leaf.dtype is not value.dtype:
                     continue
-                if tok in escaping:   # an output is (a view of) this input: it stays readable
+                if itok in escaping:   # an output is (a view of) this input: it stays readable
                     why.append(f"an output aliases input slot {slot}")
                     continue
-                if last_use.get(tok, -1) > pos[id(fm.writer(o))]:
+                if last_use.get(itok, -1) > pos[id(writer)]:
                     why.append(f"input slot {slot} is read after it")
                     continue
-                fused_why = fm.donation_safe(o, leaf, storage) if fm.is_fused_output(o) else None
-                if fused_why:
-                    why.append(f"input slot {slot}: {fused_why}")
-                    continue
+                if writer.op == "fusion":
+                    bad = _fused_read_conflict(writer, tok[1], slot, storage)
+                    if bad:
+                        why.append(bad)
+                        continue
                 # prefer the value this output updates (a parameter, its momentum)
-                direct = fm.direct_inputs(o) if fm.is_fused_output(o) else o.inputs
-                rank = 0 if leaf in direct else 1 if slot in ancestors else 2
+                rank = 0 if leaf in writer.inputs else 1 if slot in ancestors else 2
                 if best is None or rank < best[0]:
                     best = (rank, slot)
             if best is None:
@@ -202,9 +205,108 @@ class MemoryPlanning:
                                + "; ".join(why))
                 continue
             taken.add(best[1])
-            plan.donations.append((best[1], id(o)))
+            plan.donations.append((best[1], tok))
             ctx.rewrite(self.name, f"%{pos[id(o)]} {o.op} may write into input slot {best[1]} "
                         "(donation, if the old value is dead at run time)")
+
+
+def _storage(nodes: list) -> tuple:
+    """Per node, the set of storage tokens its value may live in: ("in", slot) for graph
+    inputs, a value token (id(node), k) for each planned-capable value; and per node, the
+    (token, value node) pairs it produces that may take an ``out=`` target."""
+    storage: dict = {}
+    produced: dict = {}
+    fusion_outs: dict = {}
+    for n in nodes:
+        op = n.op
+        if op == "input":
+            storage[id(n)] = frozenset({("in", n.attr("slot"))})
+            continue
+        if op in _LEAVES:
+            storage[id(n)] = frozenset()
+            continue
+        through: frozenset = frozenset()
+        for x in n.inputs:
+            if type(x) is Node:
+                through |= storage[id(x)]
+        if op == "fusion":
+            toks = []
+            for k, m in enumerate(n.attr("body").outputs):
+                if writes_out(m):
+                    tok = (id(n), k)
+                    produced.setdefault(id(n), []).append((tok, m))
+                    toks.append(frozenset({tok}))
+                elif fresh_result(m):
+                    toks.append(frozenset())
+                else:
+                    toks.append(through)
+            fusion_outs[id(n)] = toks
+            storage[id(n)] = toks[0] if len(toks) == 1 else frozenset().union(*toks)
+        elif op == "gte":
+            storage[id(n)] = fusion_outs[id(n.inputs[0])][n.attr("index")]
+        elif writes_out(n):
+            tok = (id(n), 0)
+            produced[id(n)] = [(tok, n)]
+            storage[id(n)] = frozenset({tok})
+        elif fresh_result(n):
+            storage[id(n)] = frozenset()
+        else:
+            storage[id(n)] = through
+    return storage, produced
+
+
+def _written_value(o: Node, produced: dict):
+    """(token, value node, writing node) of a graph output that may take an ``out=`` target."""
+    if o.op == "gte":
+        f = o.inputs[0]
+        k = o.attr("index")
+        for tok, m in produced.get(id(f), ()):
+            if tok[1] == k:
+                return tok, m, f
+        return None
+    for tok, m in produced.get(id(o), ()):
+        if tok[1] == 0:
+            return tok, m, o
+    return None
+
+
+def _fused_read_conflict(f: Node, k: int, slot: int, storage: dict) -> str | None:
+    """Why fusion node `f` cannot write output `k` over input `slot`'s array, or None.
+
+    Inside the kernel every read of the old value must happen before the write, at the same
+    element: the input is read as itself (not through a view), only by elementwise ops of the
+    output's shape that come before the output in the body's order (fused code runs members in
+    that order, whole arrays or block by block over the same rows)."""
+    body = f.attr("body")
+    out = body.outputs[k]
+    params = set()
+    for i, x in enumerate(f.inputs):
+        if type(x) is Node and ("in", slot) in storage[id(x)]:
+            if x.op != "input":
+                return f"fusion reads input slot {slot} through {x.op}"
+            params.add(i)
+    if not params:
+        return None
+    order = {id(m): i for i, m in enumerate(body.nodes)}
+    for m in body.nodes:
+        for x in m.inputs:
+            if type(x) is Node and x.op == "param" and x.attr("index") in params:
+                if x.shape != out.shape:
+                    return f"fusion broadcasts input slot {slot}"
+                opdef = OPS.get(m.op)
+                if opdef is None or opdef.kind != ELEMENTWISE or m.shape != out.shape:
+                    return f"fusion reads input slot {slot} in {m.op}"
+                if order[id(m)] > order[id(out)]:
+                    return f"fusion reads input slot {slot} after writing it"
+    return None
+
+
+def _may_raise(n: Node) -> bool:
+    """Ops whose run-time checks can raise (index bounds), inside fusion bodies too."""
+    if n.op == "fusion":
+        return any(_may_raise(m) for m in n.attr("body").nodes)
+    opdef = OPS.get(n.op)
+    return opdef is not None and opdef.kind == INDEX
 
 
 def _ancestor_slots(n: Node) -> set:

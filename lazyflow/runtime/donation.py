@@ -23,6 +23,20 @@ __all__ = ["DonationCheck", "plan_checks", "donated_arrays"]
 _getrefcount = sys.getrefcount
 
 
+def _refs(obj) -> int:
+    return _getrefcount(obj)
+
+
+def _calibrate() -> int:
+    """References `_refs` sees beyond the real referrers (its own argument and the call's
+    temporaries): measured once, so the checks hold on any CPython version."""
+    holder = [object()]
+    return _refs(holder[0]) - 1
+
+
+_EXTRA = _calibrate()
+
+
 class DonationCheck:
     """What to verify for one donation: the input slot, where to find its node in the trace, how
     many references the trace itself holds to it, and the trace nodes that must not escape."""
@@ -91,22 +105,21 @@ def donated_arrays(trace, checks: list) -> tuple:
 
 def _check(c: DonationCheck, order: list, in_vals: list, alone: dict):
     p, i = c.reader
-    old = order[p].inputs[i]
-    # referrers: the trace's inputs tuples, the local `old`, getrefcount's argument
-    if _getrefcount(old) != c.slot_refs + 2:
+    # the old input node: referenced only by the inputs tuples of this trace's nodes
+    if _refs(order[p].inputs[i]) - _EXTRA != c.slot_refs:
+        return None
+    # its array: referenced only by the node (old.data) and the trace's input list
+    if _refs(in_vals[c.slot]) - _EXTRA != 2:
         return None
     arr = in_vals[c.slot]
     if (type(arr) is not np.ndarray or arr.base is not None or arr.dtype != c.dtype
             or arr.shape != c.shape or not arr.flags.writeable or not arr.flags.c_contiguous):
         return None
-    # referrers: old.data, in_vals, the local `arr`, getrefcount's argument
-    if _getrefcount(arr) != 4:
-        return None
     for q, inbound in c.guard:
         ok = alone.get(q)
         if ok is None:
-            # referrers: the trace's inputs tuples, trace.order, getrefcount's argument
-            ok = alone[q] = _getrefcount(order[q]) == inbound + 2
+            # referenced only by trace.order and the inputs tuples of this trace's nodes
+            ok = alone[q] = _refs(order[q]) - _EXTRA == inbound + 1
         if not ok:
             return None
     return arr

@@ -146,10 +146,12 @@ def _run(roots: list, cause: str) -> None:
     try:
         with np.errstate(all="ignore"):
             if exe.donations is None:
+                ndonated = 0
                 outs = exe.fn(trace.in_vals)
             else:
                 donated = donated_arrays(trace, exe.donations)
-                counter_inc("Donation", sum(a is not None for a in donated))
+                ndonated = sum(a is not None for a in donated)
+                counter_inc("Donation", ndonated)
                 outs = exe.fn(trace.in_vals, donated)
                 del donated
     except Exception as e:  # keep the error type; say which graph and barrier it came from
@@ -172,7 +174,8 @@ def _run(roots: list, cause: str) -> None:
         line = (f"[lazyflow] {exe.name} {hit} cause={cause} at {where or user_location()} "
                 f"nodes={len(trace.order)} kernels={exe.num_kernels} "
                 f"trace={(t1 - t0) * 1e3:.2f}ms compile={(t2 - t1) * 1e3:.2f}ms "
-                f"exec={(t3 - t2) * 1e3:.2f}ms")
+                f"exec={(t3 - t2) * 1e3:.2f}ms"
+                + (f" donated={ndonated}/{len(exe.donations)}" if exe.donations else ""))
         print(line, file=sys.stderr)
         if why is not None:
             print(f"[lazyflow] {exe.name} compiled because: {why}", file=sys.stderr)
