@@ -207,3 +207,13 @@ def run_case(name: str, device: str) -> list:
     lf.mark_step()
     return [o.detach().float().numpy() if o.dtype.name == "bfloat16" else o.detach().numpy()
             for o in outs]
+
+
+def empty(make):
+    """Zero-size inputs: reductions give their identities, elementwise kernels launch nothing."""
+    x = make(np.zeros((0, 4), np.float32))
+    return [(x > 0).all(), (x > 0).any(), x.sum(), x.sum(0), (x > 0).any(1), x.prod(0),
+            x * 2.0, x.mean(0)]
+
+
+CASES["empty"] = (empty, "float32")

@@ -248,10 +248,11 @@ class _BlockEmitter:
             return name
         op = n.op
         if self.chunk:   # stage 1: the raw per-chunk accumulator, combined by stage 2
-            comb = {"sum": "sum", "mean": "sum", "prod": "prod", "amax": "max", "amin": "min",
-                    "all": "min", "any": "max"}[op]
-            if op in ("all", "any"):
-                return self.reduce_pass(lambda s: f"({X(s)} != 0)", comb, "long long", [x])
+            comb = {"sum": "sum", "mean": "sum", "prod": "prod", "amax": "max",
+                    "amin": "min"}.get(op)
+            if op in ("all", "any"):   # counts of false / true elements (identity 0)
+                test = "==" if op == "all" else "!="
+                return self.reduce_pass(lambda s: f"({X(s)} {test} 0)", "sum", "long long", [x])
             return self.reduce_pass(X, comb, acc, [x])
         if op in ("sum", "prod"):
             return out(self.reduce_pass(X, op, acc, [x]))
@@ -259,10 +260,10 @@ class _BlockEmitter:
             return out(f"{self.reduce_pass(X, 'sum', acc, [x])} / {cnt}")
         if op in ("amax", "amin"):
             return out(self.reduce_pass(X, "max" if op == "amax" else "min", acc, [x]))
-        if op in ("all", "any"):
-            r = self.reduce_pass(lambda s: f"({X(s)} != 0)", "min" if op == "all" else "max",
-                                 "long long", [x])
-            return out(f"{r} != 0")
+        if op in ("all", "any"):   # count false (all) / true (any) elements: empty rows work
+            test = "==" if op == "all" else "!="
+            r = self.reduce_pass(lambda s: f"({X(s)} {test} 0)", "sum", "long long", [x])
+            return out(f"{r} == 0" if op == "all" else f"{r} != 0")
         if op in ("argmax", "argmin"):
             return out(self.reduce_pass(X, op, acc, [x], arg=True))
         if op == "var":

@@ -162,10 +162,13 @@ class _Builder:
             p = Node("param", (), (("index", k),), (chunks,), adt)
             new_params[id(p)] = self.buf_loc(b, (chunks,), adt)
             body.append(p)
-            comb = {"mean": "sum"}.get(r.op, r.op)
-            red_dt = r.dtype if r.op in ("all", "any") else adt
-            v = Node(comb, (p,), (("dims", (0,)), ("keepdim", False)), r.shape, red_dt)
+            comb = {"mean": "sum", "all": "sum", "any": "sum"}.get(r.op, r.op)
+            v = Node(comb, (p,), (("dims", (0,)), ("keepdim", False)), r.shape, adt)
             body.append(v)
+            if r.op in ("all", "any"):   # the partials count false (all) / true (any) elements
+                zero = Node("constant", (), (("value", 0),), (), adt)
+                v = Node("eq" if r.op == "all" else "ne", (v, zero), (), r.shape, r.dtype)
+                body += [zero, v]
             if r.op == "mean":
                 c = Node("constant", (), (("value", float(inner)),), (), adt)
                 v = Node("div", (v, c), (), r.shape, adt)
