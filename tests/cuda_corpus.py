@@ -41,6 +41,8 @@ def unary(dt):
         outs += [getattr(lf, op)(unit) for op in UNARY_UNIT]
         special = make(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, -2.5, 65504.0],
                                 np.float32), dt)
+        flags = make(np.array([True, False, True]))
+        outs += [flags.isfinite(), flags.isnan(), flags.isinf()]
         outs += [lf.nan_to_num(special, posinf=100.0, neginf=-100.0), special.isnan(), special.isinf(), special.sign(),
                  special.relu(), special.clamp(-1.0, 1.0), lf.exp(special)]
         return outs
@@ -141,7 +143,8 @@ def library(make):
     a = make(_x((7, 13), seed=17))
     b = make(_x((13, 5), seed=18))
     idx = make(np.array([[0, 3], [2, 12]], np.int64))
-    return [(a @ b).relu() + 1.0, a.cumsum(1), a.sort(1)[0], lf.cat([a, a * 2], 0),
+    m = a @ b      # read raw and through its epilogue: the library group exposes both
+    return [(a @ b).relu() + 1.0, m, m * 2.0, a.cumsum(1), a.sort(1)[0], lf.cat([a, a * 2], 0),
             a.gather(1, idx[[0, 1, 0, 1, 0, 1, 0]]), a.flip(0), lf.arange(7, device=a.device) * 2,
             lf.zeros(3, 4, device=a.device) + 1.0, a.tril()]
 

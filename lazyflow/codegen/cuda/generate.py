@@ -303,9 +303,11 @@ class _Builder:
             remap[id(b)] = nb
             epi.append(nb)
         epi_outs = [remap.get(id(o), o) for o in outs]
-        if any(o is p for o in epi_outs):
-            raise NotImplementedError("CUDA backend: a library group exposing its raw product")
-        return self.loop_group(number, _topo(epi, epi_outs), epi_outs, new_params, "library")
+        # the raw product may itself be an output (read outside the group): its library buffer
+        loop_outs = [o for o in epi_outs if o is not p]
+        locs = iter(self.loop_group(number, _topo(epi, loop_outs), loop_outs, new_params,
+                                    "library") if loop_outs else [])
+        return [lib_loc if o is p else next(locs) for o in epi_outs]
 
     def emit_node(self, n: Node, number: int) -> None:
         """Give node n a Loc, emitting its kernel or library call if it computes anything."""

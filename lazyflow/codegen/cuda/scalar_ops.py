@@ -112,6 +112,10 @@ def _bernoulli(args, n: Node) -> str:
 
 from ...ir.dtypes import float64 as _F64  # noqa: E402
 
+
+def _float_in(n: Node) -> bool:
+    return n.inputs[0].dtype.is_floating_point
+
 TEMPLATES: dict = {
     # unary
     "neg": "(-{0})", "abs": "lf_abs({0})", "sign": "lf_sign({0})", "exp": "lf_exp({0})",
@@ -128,8 +132,13 @@ TEMPLATES: dict = {
     "bitwise_not": lambda a, n: f"(!{a[0]})" if n.dtype.name == "bool" else f"(~{a[0]})",
     "copy": "{0}",
     # predicates
-    "logical_not": "(!{0})", "isnan": "lf_isnan({0})", "isinf": "lf_isinf({0})",
-    "isfinite": "(!lf_isnan({0}) && !lf_isinf({0}))", "signbit": "lf_signbit({0})",
+    "logical_not": "(!{0})",
+    # integer and bool inputs are never NaN or infinite
+    "isnan": lambda a, n: f"lf_isnan({a[0]})" if _float_in(n) else "false",
+    "isinf": lambda a, n: f"lf_isinf({a[0]})" if _float_in(n) else "false",
+    "isfinite": lambda a, n: f"(!lf_isnan({a[0]}) && !lf_isinf({a[0]}))" if _float_in(n)
+    else "true",
+    "signbit": "lf_signbit({0})",
     # binary
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
     "floor_divide": "lf_floordiv({0}, {1})", "remainder": "lf_remainder({0}, {1})",
