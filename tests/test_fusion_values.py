@@ -287,3 +287,19 @@ def test_degenerate_leading_dims(mode, monkeypatch, shape):
         return lf.exp(x * c) + d
     f, u = run_both(monkeypatch, fn, [_rand(*shape), _rand(1, 1, seed=1), _rand(1, seed=2)])
     assert_same(f, u)
+
+
+def test_inline_group_writes_planned_outputs_in_place():
+    """Below the blocking threshold, a fused parameter update writes its outputs into the
+    donated arrays with out= (and the values match torch-style SGD momentum)."""
+    lf.debug.clear_compile_cache()
+    rng = np.random.default_rng(3)
+    a, bb, g = (rng.standard_normal((30, 20)).astype(np.float32) for _ in range(3))
+    p, b, gt = lf.tensor(a), lf.tensor(bb), lf.tensor(g)
+    b.mul_(0.9).add_(gt)
+    p.sub_(b * 0.1)
+    code = lf.debug.inspect(p, b).code
+    assert "out=d0" in code and "out=d1" in code and "given=" not in code
+    ref_b = bb * np.float32(0.9) + g
+    np.testing.assert_array_equal(b.numpy(), ref_b)
+    np.testing.assert_array_equal(p.numpy(), a - ref_b * np.float32(0.1))

@@ -253,7 +253,9 @@ def test_no_donation_before_an_op_that_may_raise():
     np.testing.assert_array_equal(p.numpy(), a + 1)   # the old value was not overwritten
 
 
-def test_fused_group_outputs_take_planned_buffers():
+def test_fused_group_outputs_take_planned_buffers(monkeypatch):
+    from lazyflow.codegen import fused_runtime
+    monkeypatch.setattr(fused_runtime, "SMALL", 32768)   # blocked kernels at this size
     x, w = lf.tensor(_arr(256, 256)), lf.tensor(_arr(256, 256) * 0.05)
     rep = lf.debug.inspect(_segments(x, w))
     assert "fusion[kind=loop]" in rep.optimized_ir
@@ -265,7 +267,9 @@ def test_fused_group_outputs_take_planned_buffers():
                                rtol=1e-5, atol=1e-5)
 
 
-def test_fused_parameter_update_is_donated():
+def test_fused_parameter_update_is_donated(monkeypatch):
+    from lazyflow.codegen import fused_runtime
+    monkeypatch.setattr(fused_runtime, "SMALL", 32768)   # a blocked kernel at this size
     p, b, g = (lf.tensor(_arr(300, 200)) for _ in range(3))
     b.mul_(0.9).add_(g)
     p.sub_(b * 0.1)

@@ -18,7 +18,7 @@ __all__ = ["BlockedKernel", "select_into", "round_bf16_", "combine", "BLOCK", "S
            "THREAD_MIN", "num_threads"]
 
 BLOCK = int(os.environ.get("LAZYFLOW_FUSION_BLOCK", "32768"))   # elements per block
-SMALL = int(os.environ.get("LAZYFLOW_FUSION_SMALL", str(BLOCK)))  # at most this: no blocking
+SMALL = int(os.environ.get("LAZYFLOW_FUSION_SMALL", "262144"))  # at most this: no blocking
 THREAD_MIN = int(os.environ.get("LAZYFLOW_FUSION_THREAD_MIN", "524288"))
 POOL_MIN = 2048     # inline groups at least this big take their scratch from the buffer pool
 _pool: list = []
