@@ -166,7 +166,14 @@ class iinfo:
 
 
 def get_default_device() -> device:
-    return device("cpu")
+    from .frontend.device import default_device
+    return default_device()
+
+
+def set_default_device(d) -> None:
+    """Factories without device= create tensors on `d` (torch.set_default_device)."""
+    from .frontend.device import set_default_device as _set
+    _set(d)
 
 
 def compile(model=None, **kwargs):  # noqa: A001 - torch.compile is a no-op here

@@ -37,10 +37,16 @@ def _require() -> None:
                            "device")
 
 
+def _emulated() -> bool:
+    from .frontend.device import _cuda_state
+    return bool(_cuda_state.get("emulated"))
+
+
 def synchronize(device=None) -> None:
+    """Wait for every kernel launched so far (launches are asynchronous)."""
     _require()
-    import cupy
-    cupy.cuda.Device().synchronize()
+    from .runtime.backend import get_backend
+    get_backend("cuda").synchronize()
 
 
 def current_device() -> int:
@@ -50,6 +56,8 @@ def current_device() -> int:
 
 def get_device_name(device=None) -> str:
     _require()
+    if _emulated():
+        return "lazyflow CPU emulation"
     import cupy
     props = cupy.cuda.runtime.getDeviceProperties(0)
     name = props["name"]
@@ -57,6 +65,6 @@ def get_device_name(device=None) -> str:
 
 
 def empty_cache() -> None:
-    if cuda_available():
+    if cuda_available() and not _emulated():
         import cupy
         cupy.get_default_memory_pool().free_all_blocks()

@@ -14,6 +14,19 @@ sys.path.insert(0, os.path.dirname(__file__))  # lets tests `from parity import 
 
 import lazyflow as lf  # noqa: E402
 
+# LAZYFLOW_TEST_DEVICE=cuda runs the suite with factories defaulting to the GPU (the parity suite
+# then compares torch CPU with lazyflow CUDA); =emulated-cuda does the same on the CPU emulation
+# of the generated kernels (slow: one g++ build per new graph).
+_TEST_DEVICE = os.environ.get("LAZYFLOW_TEST_DEVICE", "cpu")
+if _TEST_DEVICE == "emulated-cuda":
+    from lazyflow.runtime.cuda_emulation import emulated_cuda  # noqa: E402
+
+    _EMULATION = emulated_cuda()   # kept referenced: the context stays entered for the session
+    _EMULATION.__enter__()
+    lf.set_default_device("cuda")
+elif _TEST_DEVICE != "cpu":
+    lf.set_default_device(_TEST_DEVICE)
+
 # The op parity suite runs twice: with the default pass pipeline and with LAZYFLOW_OPT=0, each
 # run compared against torch (`--lazyflow-opt=on|off` runs one of them).
 PARITY_MODULES = frozenset({"test_core_math", "test_core_reduce", "test_core_shape",

@@ -56,10 +56,11 @@ def inspect(*tensors, backend: str | None = None) -> Report:
         return Report("", "", "", 0, 0, 0, backend or "cpu")
     trace = capture(roots)
     g = build_graph(trace, "inspect")
+    be_name = backend or trace.device
+    g.device = be_name   # the passes make device-specific choices (transpose folding, buffers)
     ir = format_graph(g)
     n0 = len(g.nodes)
     optimize(g)
-    be_name = backend or trace.device
     if be_name == "cuda":
         from ..codegen import cuda as _cuda  # noqa: F401 - registers the backend
     be = get_backend(be_name)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["device", "as_device", "cuda_available", "cuda_device_count", "check_device"]
+__all__ = ["device", "as_device", "cuda_available", "cuda_device_count", "check_device",
+           "default_device", "set_default_device"]
 
 
 class device:
@@ -49,6 +50,19 @@ class device:
 
 _CPU = device("cpu")
 _cuda_state: dict = {}
+_default = [_CPU]
+
+
+def default_device() -> device:
+    """Where factories put tensors when no device is given (torch.get_default_device)."""
+    return _default[0]
+
+
+def set_default_device(d) -> None:
+    """torch.set_default_device: factories without device= create tensors on `d`."""
+    dev = _CPU if d is None else as_device(d)
+    check_device(dev)
+    _default[0] = dev
 
 
 def cuda_available() -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..ir import dtypes as D
 from ..ir.op_random import arange_len
-from .device import as_device, check_device
+from .device import as_device, check_device, default_device
 from .tensor import Tensor, record, wrap_data
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty", "zeros_like",
@@ -38,7 +38,7 @@ def parse_size(args: tuple, name: str = "size") -> tuple:
 
 
 def _dev(device) -> str:
-    return check_device(as_device(device))
+    return check_device(as_device(device) if device is not None else default_device())
 
 
 def to_device_data(arr: np.ndarray, dev: str):

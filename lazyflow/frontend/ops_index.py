@@ -23,8 +23,9 @@ __all__ = ["getitem", "setitem", "FUNCTIONS", "METHODS", "index_tensor", "index_
 _INT_INDEX = (D.int64, D.int32, D.int16, D.int8)
 
 
-def _to_index(e):
-    """Normalize one index entry: numpy scalars -> int, lists/arrays -> Tensor."""
+def _to_index(e, device=None):
+    """Normalize one index entry: numpy scalars -> int, lists/arrays -> Tensor (on the indexed
+    tensor's device)."""
     if isinstance(e, (np.integer,)):
         return int(e)
     if isinstance(e, np.bool_):
@@ -35,7 +36,7 @@ def _to_index(e):
         if arr.dtype == object:
             raise IndexError("only integers, slices, ellipsis, None, and integer or boolean "
                              "tensors are valid indices")
-        return tensor(arr if arr.size else arr.astype(np.int64))
+        return tensor(arr if arr.size else arr.astype(np.int64), device=device)
     return e
 
 
@@ -55,7 +56,7 @@ def _parse(x: Tensor, idx) -> tuple:
     """Split an index into a basic part (slice spec + result shape) and tensor indices."""
     if not isinstance(idx, tuple):
         idx = (idx,)
-    idx = tuple(_to_index(e) for e in idx)
+    idx = tuple(_to_index(e, x.device) for e in idx)
     consumed = 0
     for e in idx:
         if e is None or e is Ellipsis or isinstance(e, bool):
@@ -430,7 +431,8 @@ def masked_select(input, mask):
         from .factories import tensor
         _data_dependent("masked_select")
         keep = bool(m._data("masked_select"))
-        return index_tensor(x.reshape(1), (0,), [tensor([0] if keep else [], dtype=D.int64)])
+        return index_tensor(x.reshape(1), (0,), [tensor([0] if keep else [], dtype=D.int64,
+                                                        device=x.device)])
     return index_tensor(x, tuple(range(len(shape))), _mask_to_indices(m))
 
 

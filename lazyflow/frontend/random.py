@@ -15,7 +15,7 @@ import numpy as np
 from ..ir import dtypes as D
 from ..ir.op_random import randint_words
 from ..ir.philox import counters_used
-from .device import as_device, check_device
+from .device import as_device, check_device, default_device
 from .factories import parse_size
 from .tensor import Tensor, record, wrap_data
 
@@ -75,32 +75,36 @@ class Generator:
 
 default_generator = Generator("cpu")
 _cuda_generators: dict = {}
+# the seed a CUDA generator created later starts from (torch applies manual_seed to CUDA lazily)
+_cuda_seed = [_DEFAULT_SEED]
+
+
+def _cuda_generator() -> Generator:
+    g = _cuda_generators.get(0)
+    if g is None:
+        g = _cuda_generators[0] = Generator("cuda").manual_seed(_cuda_seed[0])
+    return g
 
 
 def _gen_for(generator, dev: str) -> Generator:
     if generator is not None:
         return generator
     if dev == "cuda":
-        g = _cuda_generators.get(0)
-        if g is None:
-            g = _cuda_generators[0] = Generator("cuda")
-        return g
+        return _cuda_generator()
     return default_generator
 
 
 def manual_seed(seed) -> Generator:
     """Seed the default generators (CPU and CUDA), as torch.manual_seed does."""
     default_generator.manual_seed(seed)
-    for g in _cuda_generators.values():
-        g.manual_seed(seed)
+    manual_seed_all(seed)
     return default_generator
 
 
 def manual_seed_all(seed) -> None:
-    g = _cuda_generators.get(0)
-    if g is None:
-        g = _cuda_generators[0] = Generator("cuda")
-    g.manual_seed(seed)
+    """Seed the CUDA generator (now, or when it is first used)."""
+    _cuda_seed[0] = int(seed) & 0xFFFF_FFFF_FFFF_FFFF
+    _cuda_generator().manual_seed(seed)
 
 
 def seed() -> int:
@@ -142,7 +146,7 @@ def _float_dtype(dtype) -> D.dtype:
 
 def _random(op: str, shape: tuple, dt: D.dtype, generator, device, extra=(), attrs=None,
             requires_grad=False, words: int = 1) -> Tensor:
-    dev = check_device(as_device(device))
+    dev = check_device(as_device(device) if device is not None else default_device())
     n = words
     for s in shape:
         n *= s

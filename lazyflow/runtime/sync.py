@@ -164,8 +164,11 @@ def _run(roots: list, cause: str) -> None:
     counter_inc("Execute")
     exe.runs += 1
     asarray = np.asarray
+    on_cpu = trace.device == "cpu"
     for node, out in zip(roots, outs):
-        node.realize(out if type(out) is np.ndarray else asarray(out, dtype=node.dtype.np))
+        # device backends return their own arrays (CuPy's refuse implicit numpy conversion)
+        node.realize(out if type(out) is np.ndarray or not on_cpu
+                     else asarray(out, dtype=node.dtype.np))
     if dbg:
         hit = "miss" if why is not None or where is not None else "hit"
         line = (f"[lazyflow] {exe.name} {hit} cause={cause} at {where or user_location()} "
