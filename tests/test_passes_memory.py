@@ -4,6 +4,7 @@ and, above all, that no planned or donated buffer ever aliases a value a user ca
 import re
 
 import numpy as np
+import pytest
 import torch
 from parity import assert_close
 
@@ -291,3 +292,65 @@ def test_no_donation_while_a_held_intermediate_of_the_graph_reads_it():
     assert lf.debug.counter_value("Donation") == 0
     np.testing.assert_array_equal(q.numpy(), a * 2)  # q is computed later from the old p
     np.testing.assert_allclose(s.numpy(), (a * 2 + 1).sum(), rtol=1e-6)
+
+
+# A leaf created inside a function dies with it: afterwards only the autograd graph reads its
+# value, through saved values that share their tuple with the IR node's inputs. The forward
+# barrier must not write its output over that leaf's array (gaussian_nll_loss did this).
+
+def _loss_of_a_dying_leaf(lib, x, a):
+    v = lib.tensor(a, requires_grad=True)
+    return x / lib.clamp_min(v, 0.05)     # div saves (x, clamp(v)); clamp saves (v, eps)
+
+
+def _loss_through_a_view(lib, x, a):
+    v = lib.tensor(a)
+    return x * lib.exp(v).t()            # mul saves a transposed view of a value read from v
+
+
+def _forward_barrier_then_grad(lib, fn, backwards=1):
+    rng = np.random.default_rng(7)      # the same values for both libraries
+    a, g = (rng.standard_normal((4, 4)).astype(np.float32) for _ in range(2))
+    a = np.abs(a) + 0.1
+    xa = rng.standard_normal((4, 1)).astype(np.float32)   # broadcast: only `a` fits the output
+    x = lib.tensor(xa, requires_grad=True)
+    loss = fn(lib, x, a)
+    out = loss.detach().numpy().copy()     # the forward barrier: loss alone, before backward
+    for k in range(backwards):
+        (loss * lib.tensor(g)).sum().backward(retain_graph=k + 1 < backwards)
+        if k + 1 < backwards:
+            x.grad.numpy()                   # a barrier between the two backward passes
+    return out, x.grad
+
+
+@pytest.mark.parametrize("fn", [_loss_of_a_dying_leaf, _loss_through_a_view])
+def test_no_donation_of_an_input_the_autograd_graph_still_reads(fn):
+    lf.debug.reset_metrics()
+    lo, lg = _forward_barrier_then_grad(lf, fn)
+    assert lf.debug.counter_value("Donation") == 0
+    to, tg = _forward_barrier_then_grad(torch, fn)
+    assert_close(lo, to, 1e-6, 1e-6, "loss")
+    assert_close(lg, tg, 1e-6, 1e-6, "grad")
+
+
+def test_retain_graph_backward_twice_after_a_forward_barrier():
+    lo, lg = _forward_barrier_then_grad(lf, _loss_of_a_dying_leaf, backwards=2)
+    to, tg = _forward_barrier_then_grad(torch, _loss_of_a_dying_leaf, backwards=2)
+    assert_close(lo, to, 1e-6, 1e-6, "loss")
+    assert_close(lg, tg, 1e-6, 1e-6, "grad")
+
+
+@pytest.mark.parametrize("fn", [_loss_of_a_dying_leaf, _loss_through_a_view])
+def test_the_same_graph_without_autograd_still_donates(fn):
+    rng = np.random.default_rng(7)
+    a = np.abs(rng.standard_normal((4, 4)).astype(np.float32)) + 0.1
+    xa = rng.standard_normal((4, 1)).astype(np.float32)
+    x = lf.tensor(xa)
+    with lf.no_grad():
+        loss = fn(lf, x, a)              # nothing saved: the leaf's array is dead after the run
+    lf.debug.reset_metrics()
+    got = loss.numpy()
+    assert lf.debug.counter_value("Donation") == 1
+    with torch.no_grad():
+        want = fn(torch, torch.tensor(xa), a)
+    assert_close(got, want, 1e-6, 1e-6, "loss")

@@ -143,6 +143,8 @@ class GradNode(BackwardNode):
         else:
             keep, keep_out = spec
         if keep is None:
+            # the IR node's own inputs tuple, shared: runtime/donation.py checks that a tuple
+            # holding a donation candidate is not held by anything but its node
             self.saved = ins
         else:
             self.saved = tuple(x if i in keep or type(x) is not Node else None

@@ -10,6 +10,11 @@ The old input node is dead after the run when its only referrers are pending nod
 trace that are themselves dead after it: roots (realized, which drops their inputs) or non-roots
 referenced only from inside the trace. The array must be owned by that node alone (``base`` is
 None, nothing else refers to it), writeable and C-contiguous.
+
+Reference counts on a node count the *tuples* that hold it, not the tuples' holders: a node's
+``inputs`` tuple may be shared (autograd saves an op's inputs as that very tuple, so a saved value
+that survives the barrier reads the old node through it). So every inputs tuple of this trace
+that holds the old node or a guard node must also be held by its node alone.
 """
 
 from __future__ import annotations
@@ -41,13 +46,14 @@ class DonationCheck:
     """What to verify for one donation: the input slot, where to find its node in the trace, how
     many references the trace itself holds to it, and the trace nodes that must not escape."""
 
-    __slots__ = ("slot", "reader", "slot_refs", "guard", "shape", "dtype")
+    __slots__ = ("slot", "reader", "slot_refs", "guard", "tuples", "shape", "dtype")
 
-    def __init__(self, slot, reader, slot_refs, guard, shape, dtype):
+    def __init__(self, slot, reader, slot_refs, guard, tuples, shape, dtype):
         self.slot = slot
         self.reader = reader        # (position in trace.order, input index) reading the slot
         self.slot_refs = slot_refs  # references to the input node from trace nodes
         self.guard = guard          # positions of non-root trace nodes that keep it alive
+        self.tuples = tuples        # positions whose inputs tuple holds the node or a guard node
         self.shape = shape
         self.dtype = dtype
 
@@ -84,10 +90,13 @@ def plan_checks(trace, slots: list) -> list | None:
                 continue
             guard.add(p)
             stack.extend(u for u in users[p] if u not in roots and u not in guard)
+        tuples = {p for p, _ in readers}
+        for q in guard:
+            tuples.update(users[q])
         shape, dt = desc
         checks.append(DonationCheck(slot, readers[0], len(readers),
                                     tuple((p, inbound[p]) for p in sorted(guard)),
-                                    tuple(shape), dt.np))
+                                    tuple(sorted(tuples)), tuple(shape), dt.np))
     return checks
 
 
@@ -96,14 +105,15 @@ def donated_arrays(trace, checks: list) -> tuple:
     order = trace.order
     in_vals = trace.in_vals
     alone: dict = {}   # trace position -> referenced from inside the trace only
+    owned: dict = {}   # trace position -> its inputs tuple is held by the node alone
     out = []
     for c in checks:
-        arr = None if c is None else _check(c, order, in_vals, alone)
+        arr = None if c is None else _check(c, order, in_vals, alone, owned)
         out.append(arr)
     return tuple(out)
 
 
-def _check(c: DonationCheck, order: list, in_vals: list, alone: dict):
+def _check(c: DonationCheck, order: list, in_vals: list, alone: dict, owned: dict):
     p, i = c.reader
     # the old input node: referenced only by the inputs tuples of this trace's nodes
     if _refs(order[p].inputs[i]) - _EXTRA != c.slot_refs:
@@ -120,6 +130,14 @@ def _check(c: DonationCheck, order: list, in_vals: list, alone: dict):
         if ok is None:
             # referenced only by trace.order and the inputs tuples of this trace's nodes
             ok = alone[q] = _refs(order[q]) - _EXTRA == inbound + 1
+        if not ok:
+            return None
+    for t in c.tuples:
+        ok = owned.get(t)
+        if ok is None:
+            # a tuple shared with a holder outside the trace (an autograd saved value) outlives
+            # the run and reads the old node through it, unseen by the node's own count
+            ok = owned[t] = _refs(order[t].inputs) - _EXTRA == 1
         if not ok:
             return None
     return arr
