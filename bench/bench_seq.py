@@ -17,25 +17,10 @@ Ratios < 1 mean lazyflow is faster. The machine is noisy: compare ratios, rerun 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
-
-def _threads_from_argv() -> int:
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return int(sys.argv[i + 1])
-        if a.startswith("--threads="):
-            return int(a.split("=", 1)[1])
-    return 1
-
-
-# BLAS pools are sized when numpy/torch load: pin both libraries to the same thread count
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, str(_threads_from_argv()))
-
+import blas_threads  # noqa: E402,F401 - sizes BLAS pools before numpy/torch load
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

@@ -22,19 +22,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
+import blas_threads  # noqa: E402,F401 - sizes BLAS pools before numpy/torch load
 
-def _threads_from_argv() -> str:
-    for i, a in enumerate(sys.argv):
-        if a == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return "1"
-
-
-# BLAS thread pools are sized when numpy/torch load: give every library the same count
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, _threads_from_argv())
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np  # noqa: E402
@@ -278,7 +267,7 @@ def machine() -> dict:
                        cpu)
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": int(_threads_from_argv()),
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": blas_threads.THREADS,
             "python": platform.python_version(), "numpy": np.__version__,
             "torch": torch.__version__, "lazyflow": getattr(lf, "__version__", "dev")}
     try:
