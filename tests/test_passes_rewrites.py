@@ -173,6 +173,42 @@ def test_reshape_pairs(monkeypatch):
     np.testing.assert_array_equal(r, np.exp(a.reshape(2, 6)))
 
 
+def test_permute_of_cat_is_cat_of_permutes(monkeypatch):
+    """The cat's copy is written in the permuted layout; a reshape after it is then a view."""
+    x, y = _t(2, 3, 4), _t(2, 5, 4)
+    opt = _opt(lf.cat([x, y], dim=1).permute(2, 0, 1).exp())
+    check_order(opt, "permute(%0, dims=(2, 0, 1))", "permute(%2, dims=(2, 0, 1))",
+                "cat(%1, %3, dim=2)", "exp(%4)")
+    assert ops_of(opt).count("permute") == 2
+    a = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    b = RNG.standard_normal((2, 5, 4)).astype(np.float32)
+    r = _same_with_opt_off(lambda u, v: lf.cat([u, v], dim=-2).permute(2, 0, 1).reshape(4, 16),
+                           monkeypatch, a, b)
+    np.testing.assert_array_equal(r, np.concatenate([a, b], 1).transpose(2, 0, 1).reshape(4, 16))
+
+
+def test_permute_of_shared_cat_is_kept():
+    """A cat that other nodes (or the outputs) also read is not copied twice."""
+    x, y = _t(2, 3, 4), _t(2, 5, 4)
+    c = lf.cat([x, y], dim=1)
+    opt = _opt(c.permute(2, 0, 1).exp(), c.sum())
+    assert ops_of(opt).count("cat") == 1
+    check_order(opt, "cat(%0, %1, dim=1)", "permute(%2, dims=(2, 0, 1))")
+    c = lf.cat([x, y], dim=1)
+    opt = _opt(c.permute(2, 0, 1).exp(), c)
+    assert ops_of(opt).count("cat") == 1
+
+
+def test_cat_of_strided_inputs_is_c_ordered():
+    """numpy's concatenate would lay the result out like its (transposed) inputs."""
+    from lazyflow.ir.registry import OPS
+    a = RNG.standard_normal((4, 3)).astype(np.float32)
+    b = RNG.standard_normal((4, 5)).astype(np.float32)
+    out = OPS["cat"].impl(a.T, b.T, dim=0)
+    assert out.flags.c_contiguous and out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.concatenate([a.T, b.T], 0))
+
+
 def test_broadcast_of_broadcast(monkeypatch):
     x = _t(3)
     opt = _opt(x.expand(2, 3).expand(4, 2, 3).exp())

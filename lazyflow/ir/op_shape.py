@@ -79,7 +79,12 @@ def _roll(x, shifts, dims):
 
 
 def _cat(*xs, dim=0):
-    return np.concatenate(xs, axis=dim)
+    # numpy lays the result out like its inputs; strided inputs (a permuted view) would give a
+    # strided result and make every later reshape a copy, so write a C-ordered one as torch does
+    shape = list(xs[0].shape)
+    shape[dim] = sum(x.shape[dim] for x in xs)
+    out = np.empty(shape, dtype=np.result_type(*xs))
+    return np.concatenate(xs, axis=dim, out=out)
 
 
 def _tril(x, diagonal=0):

@@ -2,7 +2,8 @@
 
 Every rule keeps the exact IEEE result, NaN/inf propagation, the sign of zero and the dtype:
 ``x*1``, ``x/1``, ``x-0``, ``--x``, ``x**1`` become ``x``; ``x**2`` becomes ``x*x``; chains of
-permutes, reshapes and broadcasts collapse, identity ones vanish; ``sum`` of a broadcast
+permutes, reshapes and broadcasts collapse, identity ones vanish, a permute of a cat read only
+there becomes a cat of permutes (one copy, not two); ``sum`` of a broadcast
 scalar becomes a multiply. ``x+0`` is ``x`` only for integers (``-0.0 + 0`` is ``+0.0``), and
 ``x-x``/``x*0`` are never rewritten (NaN and inf make them non-zero). Declined candidates are
 recorded as refusals with their reason.
@@ -43,6 +44,8 @@ class AlgebraicSimplification:
 
     def run(self, g: Graph, ctx) -> int:
         pos = {id(n): i for i, n in enumerate(g.nodes)}
+        outputs = {id(o) for o in g.outputs}
+        self._sole_user = {k: len(v) == 1 and k not in outputs for k, v in g.users().items()}
         repl: dict = {}
         count = 0
         for n in g.nodes:
@@ -139,6 +142,14 @@ class AlgebraicSimplification:
                 return src, "permute of its inverse permute removed"
             return (make_node("permute", (src,), (("dims", composed),), n),
                     "permute of a permute -> one permute")
+        if x.op == "cat" and self._sole_user.get(id(x)):
+            # the copy a cat makes anyway is written in the permuted layout, so the permute
+            # (and a reshape after it) stays a view instead of costing a second copy
+            cat_dim = dims.index(x.attr("dim") % len(dims))
+            parts = tuple(make_node("permute", (p,), (("dims", tuple(dims)),), n)
+                          for p in x.inputs)
+            return (make_node("cat", parts, (("dim", cat_dim),), n),
+                    "permute of a cat -> cat of permutes")
         return None
 
     def _reshape(self, n, ctx, pos):
