@@ -24,6 +24,7 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import lazyflow as lf
 import lazyflow.nn as nn
@@ -215,6 +216,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sample-chars", type=int, default=None,
                    help="characters to generate at the end (default 240, quick 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads for the matmuls (default 1: OpenBLAS threads spin-wait, "
+                        "so more threads than idle cores slows GEMMs down many times; 0 keeps "
+                        "the library's default)")
     p.add_argument("--out", default="demo_artifacts",
                    help="folder for the IR, generated code, loss curve and metrics")
     args = p.parse_args(argv)
@@ -230,6 +235,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.blas_threads > 0:
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            return run(args)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     lf.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     text = load_corpus()

@@ -50,7 +50,8 @@ def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--help"])
     text = capsys.readouterr().out
-    for opt in ("--quick", "--steps", "--device", "--out", "--d-model", "--layers", "--lr"):
+    for opt in ("--quick", "--steps", "--device", "--out", "--d-model", "--layers", "--lr",
+                "--blas-threads"):
         assert opt in text
 
 
