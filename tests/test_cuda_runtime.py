@@ -107,4 +107,7 @@ def test_cupy_runtime_library_calls_and_host_fallback(fake_gpu):
     out = ((a @ b) + 1.0).sort(0)[0].cpu().numpy()
     np.testing.assert_allclose(out, np.full((3, 2), 5.0, np.float32))
     assert lf.debug.counter_value("LibraryCall") >= 2
-    assert lf.debug.counter_value("CudaHostFallback") >= 1   # sort runs on the host
+    assert lf.debug.counter_value("CudaHostFallback") == 0   # sort runs through CuPy
+    out = (lf.tensor(np.ones(3, np.float32), device="cuda") * 2.0).multinomial(2).cpu().numpy()
+    assert out.shape == (2,) and len(set(out.tolist())) == 2
+    assert lf.debug.counter_value("CudaHostFallback") >= 1   # multinomial runs on the host
