@@ -219,3 +219,20 @@ def test_a_cnn_training_step_plans_no_host_fallback():
     ops = {line.split("library ")[1].split("(")[0] for line in notes}
     assert {"im2col", "col2im", "window_max", "window_max_grad"} <= ops, ops
     assert not [line for line in notes if "host numpy fallback" in line], notes
+
+
+@pytest.mark.parametrize("op, args, attrs", [
+    ("index", [np.zeros((3, 4)), np.array([0, 3])], {"spec": (0,)}),
+    ("index", [np.zeros((3, 4)), np.array([0]), np.array([-5])], {"spec": (0, 1)}),
+    ("index_put", [np.zeros((3, 4)), np.ones(2), np.array([1, 4])], {"spec": (None, 0),
+                                                                     "accumulate": True}),
+    ("index_select", [np.zeros((3, 4)), np.array([2, 4])], {"dim": 1}),
+    ("gather", [np.zeros((3, 4)), np.array([[0, 3]])], {"dim": 0}),
+    ("scatter", [np.zeros((3, 4)), np.array([[0, -4]]), 1.0], {"dim": 0}),
+])
+def test_out_of_range_indices_raise_on_the_device_path_too(op, args, attrs):
+    """CuPy wraps out-of-range indices silently; the device path checks them like numpy."""
+    with pytest.raises(IndexError):
+        OPS[op].impl(*args, **attrs)
+    with pytest.raises(IndexError, match="out of bounds"):
+        CUPY_LIBRARY[op][1](XP, *[_on_device(a) for a in args], **attrs)

@@ -131,10 +131,12 @@ def _index_tuple(spec, idx):
 
 
 def _index(x, *idx, spec, xp=np):
+    _check_on_device(xp, x, spec, idx, "index")
     return x[_index_tuple(spec, idx)]
 
 
 def _index_put(x, value, *idx, spec, accumulate=False, xp=np):
+    _check_on_device(xp, x, spec, idx, "index_put")
     out = xp.array(x, copy=True)
     t = _index_tuple(spec, idx)
     if accumulate:
@@ -142,6 +144,16 @@ def _index_put(x, value, *idx, spec, accumulate=False, xp=np):
     else:
         out[t] = value
     return out
+
+
+def _check_on_device(xp, x, spec, idx, op):
+    """CuPy's advanced indexing wraps out-of-range integer indices where numpy raises
+    IndexError: check them explicitly off the numpy path."""
+    if xp is np:
+        return
+    for d, e in enumerate(spec):
+        if e is not None and np.issubdtype(idx[e].dtype, np.integer):
+            _check_index(idx[e], x.shape[d], op)
 
 
 def _infer_index(inputs, attrs):
@@ -160,6 +172,8 @@ def index_broadcast(idx_shapes: list) -> tuple:
 
 
 def _index_select(x, index, dim=0, xp=np):
+    if xp is not np:    # cupy.take wraps an out-of-range index where numpy raises
+        _check_index(index, x.shape[dim] if x.ndim else 1, "index_select")
     return xp.take(x, index, axis=dim)
 
 
