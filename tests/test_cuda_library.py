@@ -190,13 +190,16 @@ def test_sort_argsort_topk(dtype, descending):
     _check("topk", [x], k=3, dim=1, largest=descending)
 
 
-def test_scatter_multiply_on_cupy_falls_back_instead_of_failing():
-    """cupyx has no multiplying scatter: the shared helper says so, and run_cupy then takes
-    the host path (counted) rather than returning a wrong result."""
+def test_scatters_cupy_cannot_do_fall_back_instead_of_failing():
+    """cupyx has no multiplying scatter, and its atomics take only some dtypes: the shared
+    helper says so before launching, and run_cupy then takes the host path (counted)."""
     from lazyflow.ir.array_module import scatter_at
     fake_cupy = types.SimpleNamespace(__name__="cupy")
     with pytest.raises(NotImplementedError):
         scatter_at(fake_cupy, "multiply", np.ones(3), np.array([0]), 2.0)
+    for ufunc, dtype in [("add", np.int64), ("add", np.bool_), ("maximum", np.float16)]:
+        with pytest.raises(NotImplementedError, match="does not take"):
+            scatter_at(fake_cupy, ufunc, np.ones(3, dtype), np.array([0]), 1)
 
 
 def _cnn_step_report():

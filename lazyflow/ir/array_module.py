@@ -10,6 +10,12 @@ from __future__ import annotations
 __all__ = ["scatter_at"]
 
 _CUPYX_SCATTER = {"add": "scatter_add", "maximum": "scatter_max", "minimum": "scatter_min"}
+# dtypes CuPy's atomics take (its own scatter tests); others would fail to compile on the device
+_ATOMIC_DTYPES = {
+    "add": {"int32", "uint32", "uint64", "float16", "float32", "float64"},
+    "maximum": {"int32", "uint32", "uint64", "float32", "float64"},
+    "minimum": {"int32", "uint32", "uint64", "float32", "float64"},
+}
 
 
 def scatter_at(xp, ufunc: str, a, index, value) -> None:
@@ -21,5 +27,7 @@ def scatter_at(xp, ufunc: str, a, index, value) -> None:
     name = _CUPYX_SCATTER.get(ufunc)
     if name is None:
         raise NotImplementedError(f"{ufunc}.at has no CuPy scatter")
+    if a.dtype.name not in _ATOMIC_DTYPES[ufunc]:
+        raise NotImplementedError(f"CuPy's scatter ({ufunc}) does not take {a.dtype.name}")
     import cupyx
     getattr(cupyx, name)(a, index, value)
