@@ -107,4 +107,30 @@ def test_cupy_runtime_library_calls_and_host_fallback(fake_gpu):
     out = ((a @ b) + 1.0).sort(0)[0].cpu().numpy()
     np.testing.assert_allclose(out, np.full((3, 2), 5.0, np.float32))
     assert lf.debug.counter_value("LibraryCall") >= 2
-    assert lf.debug.counter_value("CudaHostFallback") >= 1   # sort runs on the host
+    assert lf.debug.counter_value("CudaHostFallback") == 0   # sort runs through CuPy
+    out = (lf.tensor(np.ones(3, np.float32), device="cuda") * 2.0).multinomial(2).cpu().numpy()
+    assert out.shape == (2,) and len(set(out.tolist())) == 2
+    assert lf.debug.counter_value("CudaHostFallback") >= 1   # multinomial runs on the host
+
+
+def test_a_cnn_training_step_stays_on_the_device(fake_gpu):
+    """Conv, max pooling, padding and cross-entropy forward and backward through CupyRuntime
+    (CuPy faked by numpy): same loss and gradients as the CPU, and no host fallback."""
+    def step(device):
+        lf.manual_seed(0)
+        m = lf.nn.Sequential(lf.nn.Conv2d(2, 3, 3, padding=1), lf.nn.ReLU(),
+                             lf.nn.MaxPool2d(2), lf.nn.Flatten(), lf.nn.Linear(12, 4)).to(device)
+        x = lf.tensor(np.linspace(-1, 1, 2 * 2 * 5 * 5, dtype=np.float32).reshape(2, 2, 5, 5),
+                      device=device)
+        y = lf.tensor(np.array([1, 3]), device=device)
+        x = lf.nn.functional.pad(x, (1, 0, 0, 1))[..., :5, :5]
+        loss = lf.nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        return [loss.detach().cpu().numpy()] + [p.grad.cpu().numpy() for p in m.parameters()]
+    want = step("cpu")
+    lf.debug.reset_metrics()
+    got = step("cuda")
+    assert lf.debug.counter_value("LibraryCall") >= 4
+    assert lf.debug.counter_value("CudaHostFallback") == 0
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

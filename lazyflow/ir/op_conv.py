@@ -77,7 +77,7 @@ def _infer_col2im(inputs, attrs):
     return lead + tuple(size), c.dtype
 
 
-def _padded(x, n: int, padding, value, tail: int = 0):
+def _padded(x, n: int, padding, value, tail: int = 0, xp=np):
     """x with its n spatial dims (followed by `tail` dims) padded; negative high pads crop."""
     nd = x.ndim
     first = nd - n - tail
@@ -87,7 +87,7 @@ def _padded(x, n: int, padding, value, tail: int = 0):
         x = x[(slice(None),) * first + crop]
     if any(lo or hi > 0 for lo, hi in padding):
         pw = [(0, 0)] * first + [(lo, max(hi, 0)) for lo, hi in padding] + [(0, 0)] * tail
-        x = np.pad(x, pw, constant_values=np.asarray(value).astype(x.dtype))
+        x = xp.pad(x, pw, constant_values=np.asarray(value).astype(x.dtype).item())
     return x
 
 
@@ -96,24 +96,24 @@ def _window_slices(pos, dilation, stride, outs) -> tuple:
                  for p, d, s, o in zip(pos, dilation, stride, outs))
 
 
-def _im2col(x, kernel, dilation, stride, padding, value=0.0, batch_last=False):
+def _im2col(x, kernel, dilation, stride, padding, value=0.0, batch_last=False, xp=np):
     n = len(kernel)
     tail = 0
     if batch_last:
-        x = np.moveaxis(x, 0, -1)
+        x = xp.moveaxis(x, 0, -1)
         tail = 1
     outs = _outs(x.shape[x.ndim - n - tail:x.ndim - tail], kernel, dilation, stride, padding)
-    x = np.ascontiguousarray(_padded(x, n, padding, value, tail))
+    x = xp.ascontiguousarray(_padded(x, n, padding, value, tail, xp))
     first = x.ndim - n - tail
     sp = x.strides[first:first + n]
     shape = x.shape[:first] + tuple(kernel) + outs + x.shape[first + n:]
     strides = (x.strides[:first] + tuple(st * d for st, d in zip(sp, dilation))
                + tuple(st * s for st, s in zip(sp, stride)) + x.strides[first + n:])
-    view = np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
-    return np.ascontiguousarray(view)
+    view = xp.lib.stride_tricks.as_strided(x, shape, strides)   # read once, right below
+    return xp.ascontiguousarray(view)
 
 
-def _col2im(cols, size, kernel, dilation, stride, padding, batch_last=False):
+def _col2im(cols, size, kernel, dilation, stride, padding, batch_last=False, xp=np):
     """Sum every kernel position's plane of windows back into place: a loop over the kh*kw
     kernel positions, each one strided numpy add over all windows at once."""
     n = len(kernel)
@@ -123,13 +123,13 @@ def _col2im(cols, size, kernel, dilation, stride, padding, batch_last=False):
     outs = cols.shape[nl + n:nl + 2 * n]
     padded = tuple(sz + lo + max(hi, 0) for sz, (lo, hi) in zip(size, padding))
     acc = np.float32 if cols.dtype == np.float16 else cols.dtype
-    out = np.zeros(tuple(lead) + padded + cols.shape[cols.ndim - tail:], dtype=acc)
+    out = xp.zeros(tuple(lead) + padded + cols.shape[cols.ndim - tail:], dtype=acc)
     pre = (slice(None),) * nl
     for pos in np.ndindex(*kernel):
         out[pre + _window_slices(pos, dilation, stride, outs)] += cols[pre + pos]
     crop = tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(size, padding))
     out = out[pre + crop].astype(cols.dtype, copy=False)
-    return np.moveaxis(out, -1, 0) if batch_last else out
+    return xp.moveaxis(out, -1, 0) if batch_last else out
 
 
 register(OpDef("im2col", LINALG, _infer_im2col, _im2col, expensive=True, torch_name="Im2Col"))
@@ -161,121 +161,125 @@ def _dim_order(a) -> list:
     return sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
 
 
-def _zeros_in_layout(shape: tuple, like, dtype):
+def _zeros_in_layout(shape: tuple, like, dtype, xp=np):
     """Zeros of `shape` laid out in memory in the same dim order as `like` (a conv output may
     be batch-last in memory): elementwise passes that mix the two then stream both."""
     order = _dim_order(like)
-    buf = np.zeros([shape[i] for i in order], dtype)
-    return buf.transpose(np.argsort(order))
+    buf = xp.zeros([shape[i] for i in order], dtype)
+    return buf.transpose(_inverse(order))
 
 
-def _in_layout(a, like):
+def _in_layout(a, like, xp=np):
     """`a` (same shape as `like`) copied into like's memory layout when the two differ."""
     order = _dim_order(like)
     if _dim_order(a) == order:
         return a
-    buf = np.ascontiguousarray(a.transpose(order))
-    return buf.transpose(np.argsort(order))
+    buf = xp.ascontiguousarray(a.transpose(order))
+    return buf.transpose(_inverse(order))
+
+
+def _inverse(order: list) -> tuple:
+    return tuple(int(i) for i in np.argsort(order))
 
 
 def _low(dtype):
     return -math.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
 
 
-def _views(x, kernel, dilation, stride, padding, value):
+def _views(x, kernel, dilation, stride, padding, value, xp=np):
     """(flat kernel position, strided view of every window's element at that position)."""
     n = len(kernel)
     outs = _outs(x.shape[x.ndim - n:], kernel, dilation, stride, padding)
-    xp = _padded(x, n, padding, value)
+    xpad = _padded(x, n, padding, value, 0, xp)
     pre = (slice(None),) * (x.ndim - n)
     for k, pos in enumerate(np.ndindex(*kernel)):
-        yield k, xp[pre + _window_slices(pos, dilation, stride, outs)]
+        yield k, xpad[pre + _window_slices(pos, dilation, stride, outs)]
 
 
-def _window_max(x, kernel, dilation, stride, padding):
+def _window_max(x, kernel, dilation, stride, padding, xp=np):
     out = None
-    for _, v in _views(x, kernel, dilation, stride, padding, _low(x.dtype)):
-        out = v.copy(order="K") if out is None else np.maximum(out, v, out=out)
+    for _, v in _views(x, kernel, dilation, stride, padding, _low(x.dtype), xp):
+        out = v.copy(order="K") if out is None else xp.maximum(out, v, out=out)
     return out
 
 
-def _window_argmax(x, kernel, dilation, stride, padding):
+def _window_argmax(x, kernel, dilation, stride, padding, xp=np):
     """Flat kernel position of each window's maximum: torch's rule, the first maximum wins
     and a NaN replaces any number (so the last NaN wins)."""
     best = idx = None
     floating = np.issubdtype(x.dtype, np.floating)
-    for k, v in _views(x, kernel, dilation, stride, padding, _low(x.dtype)):
+    for k, v in _views(x, kernel, dilation, stride, padding, _low(x.dtype), xp):
         if best is None:
             best = v.copy()
-            idx = np.zeros(v.shape, np.int64)
+            idx = xp.zeros(v.shape, np.int64)
             continue
         m = v > best
         if floating:
-            m |= np.isnan(v)
-        np.copyto(best, v, where=m)
-        np.copyto(idx, k, where=m)
+            m |= xp.isnan(v)
+        xp.copyto(best, v, where=m)
+        xp.copyto(idx, k, where=m)
     return idx
 
 
-def _window_max_grad(x, out, g, size, kernel, dilation, stride, padding):
+def _window_max_grad(x, out, g, size, kernel, dilation, stride, padding, xp=np):
     """max pooling's backward: g of each window goes to its first maximal element. One pass
     per kernel position marks the windows whose maximum it is and has not been claimed yet."""
-    if np.issubdtype(out.dtype, np.floating) and np.isnan(out).any():
-        pos = _window_argmax(x, kernel, dilation, stride, padding)
-        return _window_put(g, pos, size, kernel, dilation, stride, padding)
+    if np.issubdtype(out.dtype, np.floating) and bool(xp.isnan(out).any()):
+        pos = _window_argmax(x, kernel, dilation, stride, padding, xp)
+        return _window_put(g, pos, size, kernel, dilation, stride, padding, xp)
     n = len(kernel)
     nl = g.ndim - n
     outs = g.shape[nl:]
     # windows that cannot overlap (stride >= extent) write disjoint views: assign, don't add
     disjoint = all(s >= d * (k - 1) + 1 for k, d, s in zip(kernel, dilation, stride))
-    xp = _padded(x, n, padding, _low(x.dtype))
+    xpad = _padded(x, n, padding, _low(x.dtype), 0, xp)
     padded = tuple(sz + lo + max(hi, 0) for sz, (lo, hi) in zip(size, padding))
-    res = _zeros_in_layout(g.shape[:nl] + padded, x, g.dtype)
+    res = _zeros_in_layout(g.shape[:nl] + padded, x, g.dtype, xp)
     pre = (slice(None),) * nl
-    zero = np.zeros((), g.dtype)
-    g = _in_layout(g, out)
-    finite = not np.issubdtype(g.dtype, np.floating) or bool(np.isfinite(g).all())
+    zero = xp.zeros((), g.dtype)
+    g = _in_layout(g, out, xp)
+    finite = not np.issubdtype(g.dtype, np.floating) or bool(xp.isfinite(g).all())
     taken = None
     positions = list(np.ndindex(*kernel))
     for i, p in enumerate(positions):
         sl = pre + _window_slices(p, dilation, stride, outs)
-        m = xp[sl] == out
+        m = xpad[sl] == out
         if taken is None:
             taken = m
         else:
-            np.greater(m, taken, out=m)   # a match not claimed by an earlier position
+            xp.greater(m, taken, out=m)   # a match not claimed by an earlier position
             if i + 1 < len(positions):
                 taken |= m
         if finite:      # g * mask: numpy's fast path (masked copies and where are ~10x slower)
             if disjoint:
-                np.multiply(g, m, out=res[sl])
+                xp.multiply(g, m, out=res[sl])
             else:
                 res[sl] += g * m
         else:           # inf/NaN gradients must not leak into non-maximal elements (inf * 0)
-            res[sl] += np.where(m, g, zero)
+            res[sl] += xp.where(m, g, zero)
     crop = tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(size, padding))
     return res[pre + crop]
 
 
-def _window_take(x, pos, kernel, dilation, stride, padding):
+def _window_take(x, pos, kernel, dilation, stride, padding, xp=np):
     """out[w] = element pos[w] of window w."""
-    out = np.zeros(pos.shape, x.dtype)
-    for k, v in _views(x, kernel, dilation, stride, padding, 0):
-        np.copyto(out, v, where=pos == k)
+    out = xp.zeros(pos.shape, x.dtype)
+    for k, v in _views(x, kernel, dilation, stride, padding, 0, xp):
+        xp.copyto(out, v, where=pos == k)
     return out
 
 
-def _window_put(g, pos, size, kernel, dilation, stride, padding):
+def _window_put(g, pos, size, kernel, dilation, stride, padding, xp=np):
     """The adjoint of window_take: scatter-add g[w] to element pos[w] of window w."""
     n = len(kernel)
     nl = g.ndim - n
     outs = g.shape[nl:]
     padded = tuple(sz + lo + max(hi, 0) for sz, (lo, hi) in zip(size, padding))
-    out = _zeros_in_layout(g.shape[:nl] + padded, g, g.dtype)
+    out = _zeros_in_layout(g.shape[:nl] + padded, g, g.dtype, xp)
     pre = (slice(None),) * nl
-    zero = np.zeros((), g.dtype)
+    zero = xp.zeros((), g.dtype)
     for k, p in enumerate(np.ndindex(*kernel)):
-        out[pre + _window_slices(p, dilation, stride, outs)] += np.where(pos == k, g, zero)
+        out[pre + _window_slices(p, dilation, stride, outs)] += xp.where(pos == k, g, zero)
     crop = tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(size, padding))
     return out[pre + crop]
 
@@ -301,10 +305,10 @@ def _infer_pad(inputs, attrs):
     return tuple(lead) + tuple(s + lo + hi for s, (lo, hi) in zip(tail, pads)), x.dtype
 
 
-def _pad(x, pads, value=0.0):
+def _pad(x, pads, value=0.0, xp=np):
     """Non-negative constant padding of the last len(pads) dims (cropping is a slice)."""
     pw = [(0, 0)] * (x.ndim - len(pads)) + [tuple(p) for p in pads]
-    return np.pad(x, pw, constant_values=np.asarray(value).astype(x.dtype))
+    return xp.pad(x, pw, constant_values=np.asarray(value).astype(x.dtype).item())
 
 
 register(OpDef("constant_pad", SHAPE, _infer_pad, _pad, torch_name="ConstantPadNd"))

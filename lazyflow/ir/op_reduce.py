@@ -152,34 +152,34 @@ def _cumprod(x, dim=0):
     return np.cumprod(x, axis=dim, dtype=_acc(x)).astype(x.dtype, copy=False)
 
 
-def _argsort(x, dim=-1, descending=False, stable=True):
+def _argsort(x, dim=-1, descending=False, stable=True, xp=np):
     """Stable argsort; NaN sorts as the largest value (last ascending, first descending)."""
     if not descending:
-        return np.argsort(x, axis=dim, kind="stable").astype(np.int64)
+        return xp.argsort(x, axis=dim, kind="stable").astype(np.int64)
     if x.dtype == np.bool_:
         key = ~x
     elif np.issubdtype(x.dtype, np.floating):
-        nan = np.isnan(x)
-        key = np.where(nan, -np.inf, -x.astype(np.float64))
+        nan = xp.isnan(x)
+        key = xp.where(nan, -np.inf, -x.astype(np.float64))
         # NaNs first: sort by (not nan, -x) stably
-        idx = np.argsort(key, axis=dim, kind="stable")
-        nn = np.take_along_axis(~nan, idx, axis=dim)
-        order = np.argsort(nn, axis=dim, kind="stable")
-        return np.take_along_axis(idx, order, axis=dim).astype(np.int64)
+        idx = xp.argsort(key, axis=dim, kind="stable")
+        nn = xp.take_along_axis(~nan, idx, axis=dim)
+        order = xp.argsort(nn, axis=dim, kind="stable")
+        return xp.take_along_axis(idx, order, axis=dim).astype(np.int64)
     elif np.issubdtype(x.dtype, np.unsignedinteger):
         key = np.iinfo(x.dtype).max - x
     else:
         key = -x.astype(np.int64) if x.dtype != np.int64 else ~x
-    return np.argsort(key, axis=dim, kind="stable").astype(np.int64)
+    return xp.argsort(key, axis=dim, kind="stable").astype(np.int64)
 
 
-def _sort_values(x, dim=-1, descending=False, stable=True):
-    return np.take_along_axis(x, _argsort(x, dim, descending), axis=dim)
+def _sort_values(x, dim=-1, descending=False, stable=True, xp=np):
+    return xp.take_along_axis(x, _argsort(x, dim, descending, xp=xp), axis=dim)
 
 
-def _topk(x, k=1, dim=-1, largest=True, sorted=True):
-    idx = _argsort(x, dim, descending=largest)
-    return np.take(idx, np.arange(k), axis=dim)
+def _topk(x, k=1, dim=-1, largest=True, sorted=True, xp=np):
+    idx = _argsort(x, dim, descending=largest, xp=xp)
+    return xp.take(idx, xp.arange(k), axis=dim)
 
 
 def _infer_same(inputs, attrs):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .array_module import scatter_at
 from .registry import INDEX, SHAPE, OpDef, register
 from .shapes import broadcast_many
 
@@ -64,8 +65,8 @@ def _slice(x, spec):
     return x[slices_of(spec)]
 
 
-def _setslice(base, value, spec):
-    out = np.array(base, copy=True)
+def _setslice(base, value, spec, xp=np):
+    out = xp.array(base, copy=True)
     out[slices_of(spec)] = value
     return out
 
@@ -129,18 +130,30 @@ def _index_tuple(spec, idx):
     return tuple(slice(None) if e is None else idx[e] for e in spec)
 
 
-def _index(x, *idx, spec):
+def _index(x, *idx, spec, xp=np):
+    _check_on_device(xp, x, spec, idx, "index")
     return x[_index_tuple(spec, idx)]
 
 
-def _index_put(x, value, *idx, spec, accumulate=False):
-    out = np.array(x, copy=True)
+def _index_put(x, value, *idx, spec, accumulate=False, xp=np):
+    _check_on_device(xp, x, spec, idx, "index_put")
+    out = xp.array(x, copy=True)
     t = _index_tuple(spec, idx)
     if accumulate:
-        np.add.at(out, t, value)
+        scatter_at(xp, "add", out, t, value)
     else:
         out[t] = value
     return out
+
+
+def _check_on_device(xp, x, spec, idx, op):
+    """CuPy's advanced indexing wraps out-of-range integer indices where numpy raises
+    IndexError: check them explicitly off the numpy path."""
+    if xp is np:
+        return
+    for d, e in enumerate(spec):
+        if e is not None and np.issubdtype(idx[e].dtype, np.integer):
+            _check_index(idx[e], x.shape[d], op)
 
 
 def _infer_index(inputs, attrs):
@@ -158,8 +171,10 @@ def index_broadcast(idx_shapes: list) -> tuple:
                          f"with shapes {shapes}") from None
 
 
-def _index_select(x, index, dim=0):
-    return np.take(x, index, axis=dim)
+def _index_select(x, index, dim=0, xp=np):
+    if xp is not np:    # cupy.take wraps an out-of-range index where numpy raises
+        _check_index(index, x.shape[dim] if x.ndim else 1, "index_select")
+    return xp.take(x, index, axis=dim)
 
 
 def _infer_index_select(inputs, attrs):
@@ -182,40 +197,43 @@ def _check_index(idx, size, op):
             f"{op}(): index {int(bad)} is out of bounds for dimension with size {size}")
 
 
-def _gather(x, index, dim=0):
+def _gather(x, index, dim=0, xp=np):
     if x.ndim == 0:
-        return x.reshape(index.shape) if index.size else np.empty(index.shape, x.dtype)
+        return x.reshape(index.shape) if index.size else xp.empty(index.shape, x.dtype)
     _check_index(index, x.shape[dim], "gather")
-    return np.take_along_axis(_restrict(x, index.shape, dim), index, axis=dim)
+    return xp.take_along_axis(_restrict(x, index.shape, dim), index, axis=dim)
 
 
-def _along_axis(index, dim):
-    grids = np.indices(index.shape, sparse=True)
-    return tuple(index if d == dim else g for d, g in enumerate(grids))
+def _along_axis(index, dim, xp=np):
+    """Fancy-index tuple addressing index[p] along `dim` and p elsewhere (sparse grids)."""
+    nd = index.ndim
+    return tuple(index if d == dim else
+                 xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+                 for d, n in enumerate(index.shape))
 
 
-def _scatter(x, index, src, dim=0, reduce=None):
-    out = np.array(x, copy=True)
+def _scatter(x, index, src, dim=0, reduce=None, xp=np):
+    out = xp.array(x, copy=True)
     if out.ndim == 0:
         if index.size:
-            out[()] = np.asarray(src).reshape(-1)[0]
+            out[()] = xp.asarray(src).reshape(-1)[0]
         return out
     _check_index(index, out.shape[dim], "scatter")
     view = _restrict(out, index.shape, dim)
     # src is read at the index's own positions: restrict it to index.shape in every dim
-    val = src[tuple(slice(0, n) for n in index.shape)] if isinstance(src, np.ndarray) and \
+    val = src[tuple(slice(0, n) for n in index.shape)] if isinstance(src, xp.ndarray) and \
         src.ndim else src
-    fancy = _along_axis(index, dim)
+    fancy = _along_axis(index, dim, xp)
     if reduce is None:
         view[fancy] = val
     elif reduce in ("add", "sum"):
-        np.add.at(view, fancy, val)
+        scatter_at(xp, "add", view, fancy, val)
     elif reduce in ("multiply", "prod"):
-        np.multiply.at(view, fancy, val)
+        scatter_at(xp, "multiply", view, fancy, val)
     elif reduce == "amax":
-        np.maximum.at(view, fancy, val)
+        scatter_at(xp, "maximum", view, fancy, val)
     elif reduce == "amin":
-        np.minimum.at(view, fancy, val)
+        scatter_at(xp, "minimum", view, fancy, val)
     else:
         raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
     return out

@@ -1,11 +1,13 @@
 """Ops that run as library calls rather than generated kernels.
 
 matmul and einsum go to cuBLAS through `cupy.matmul` / `cupy.einsum`; a handful of other ops map
-onto CuPy array functions. Everything else without a kernel template (index ops, the sort family,
-setslice, linspace/eye, multinomial) copies its inputs to the host, runs the
-registry's numpy implementation and copies the result back, counted by the `CudaHostFallback`
-metric, so it is correct everywhere and visible when it matters. In CPU emulation every library
-op runs its numpy implementation.
+onto CuPy array functions, and the sliding-window, indexing and sort ops run their registry
+implementation itself with CuPy as the array module (those implementations take ``xp``).
+Everything else without a kernel template (linspace/eye, multinomial, ...) copies its inputs to
+the host, runs the registry's numpy implementation and copies the result back (as does a mapped
+op on a case CuPy lacks: scatter's multiply, a dtype cupyx's atomics do not take), counted by
+the `CudaHostFallback` metric, so it is correct everywhere and visible when it matters. In CPU
+emulation every library op runs its numpy implementation.
 """
 
 from __future__ import annotations
@@ -41,6 +43,37 @@ CUPY_LIBRARY = {
 }
 
 
+def _shared(op: str):
+    """The registry implementation itself, run with CuPy as its array module (the op's numpy
+    implementation is written over `xp`, so both backends execute one piece of code)."""
+    def run(xp, *args, **attrs):
+        return OPS[op].impl(*args, xp=xp, **attrs)
+    return run
+
+
+# op -> what the shared implementation does on the device
+_SHARED = {
+    "im2col": "strided view (cupy.lib.stride_tricks.as_strided) + copy",
+    "col2im": "one strided add per kernel position",
+    "window_max": "cupy.maximum over kernel positions",
+    "window_argmax": "cupy.copyto over kernel positions",
+    "window_max_grad": "masked strided adds over kernel positions",
+    "window_take": "cupy.copyto over kernel positions",
+    "window_put": "cupy.where + strided adds over kernel positions",
+    "constant_pad": "cupy.pad",
+    "gather": "cupy.take_along_axis",
+    "scatter": "fancy assignment / cupyx.scatter_add|max|min (multiply: host)",
+    "index_select": "cupy.take",
+    "index": "CuPy advanced indexing",
+    "index_put": "CuPy advanced assignment / cupyx.scatter_add",
+    "setslice": "CuPy slice assignment",
+    "sort": "cupy.argsort (stable) + cupy.take_along_axis",
+    "argsort": "cupy.argsort (stable)",
+    "topk": "cupy.argsort (stable) + cupy.take",
+}
+CUPY_LIBRARY.update({op: (what, _shared(op)) for op, what in _SHARED.items()})
+
+
 def describe(op: str) -> str:
     if op in CUPY_LIBRARY:
         return CUPY_LIBRARY[op][0]
@@ -57,8 +90,8 @@ def run_cupy(op: str, args: list, attrs: dict):
     if entry is not None:
         try:
             return entry[1](cupy, *args, **attrs)
-        except TypeError:
-            pass   # an attr the CuPy mapping does not take: use the reference implementation
+        except (TypeError, NotImplementedError):
+            pass   # an attr or dtype the CuPy mapping does not take: use the host implementation
     from ...runtime.metrics import counter_inc
     counter_inc("CudaHostFallback")
     host = [cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else a for a in args]
