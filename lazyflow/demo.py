@@ -20,6 +20,7 @@ import inspect
 import io
 import math
 import os
+import re
 import sys
 import time
 
@@ -182,6 +183,15 @@ def sample(model: CharTransformer, prompt: np.ndarray, n: int, temperature: floa
     return out
 
 
+def excerpt(title: str, text: str, lines: int) -> str:
+    """The first `lines` lines of `text` under a heading that says how much is left out."""
+    all_lines = text.splitlines()
+    shown = "\n".join(ln if len(ln) <= 100 else ln[:96] + " ..." for ln in all_lines[:lines])
+    more = len(all_lines) - lines
+    tail = f"\n  ... {more} more lines (the whole text is in the output folder)" if more > 0 else ""
+    return f"== {title} ==\n{shown}{tail}"
+
+
 def write_artifacts(out_dir: str, report, losses: list[float], metrics: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     files = {
@@ -302,6 +312,10 @@ def run(args: argparse.Namespace) -> int:
     generated = sample(model, prompt, args.sample_chars, 0.8, args.device)
     print("\nsample:\n" + prompt_text + "".join(chars[i] for i in generated))
 
+    print("\n" + excerpt("optimized IR of the training step", report.optimized_ir, 30))
+    code = "\n".join(ln for ln in report.code.splitlines()       # skip the buffer-pool takes
+                     if not re.match(r"\s+b\d+ = take\(", ln))
+    print("\n" + excerpt("generated code of the training step", code, 25))
     metrics = lf.debug.metrics_report()
     print("\n== metrics ==\n" + metrics)
     write_artifacts(args.out, report, losses, metrics)
