@@ -20,7 +20,8 @@ import numpy as np
 from .backend import Backend, Program
 from .metrics import counter_inc
 
-__all__ = ["CudaBackend", "CupyRuntime", "nvrtc_options", "module_cache_key", "cache_dir"]
+__all__ = ["CudaBackend", "CupyRuntime", "ModuleRuntime",
+           "nvrtc_options", "module_cache_key", "cache_dir"]
 
 
 def nvrtc_options() -> tuple:
@@ -60,14 +61,42 @@ def module_cache_key(source: str, options: tuple, arch: str, versions: str) -> s
     return h.hexdigest()[:32]
 
 
-class CupyRuntime:
+class ModuleRuntime:
+    """What the CuPy runtime and the CPU emulation share: kernel functions cached per
+    (translation unit, name) on top of `module(source)`, strided views through the array
+    module's `as_strided`, and launch counters."""
+
+    def __init__(self) -> None:
+        self._modules: dict = {}
+        self._functions: dict = {}
+
+    def module(self, source: str):
+        raise NotImplementedError
+
+    def get_function(self, plan, name: str):
+        key = (plan.source, name)
+        fn = self._functions.get(key)
+        if fn is None:
+            fn = self._functions[key] = self.module(plan.source).get_function(name)
+        return fn
+
+    def _strided(self, as_strided, base, shape, strides, offset, **kw):
+        """A view of `base` at element `offset` with element `strides`."""
+        item = base.dtype.itemsize
+        flat = base.reshape(-1)[offset:]
+        return as_strided(flat, shape, tuple(s * item for s in strides), **kw)
+
+    def launched(self, name: str) -> None:
+        counter_inc("LibraryCall" if name.startswith("library:") else "KernelLaunch")
+
+
+class CupyRuntime(ModuleRuntime):
     """plan.Runtime over CuPy: device arrays, NVRTC modules, cuBLAS / CuPy library calls."""
 
     def __init__(self) -> None:
         import cupy
+        super().__init__()
         self.xp = cupy
-        self._modules: dict = {}
-        self._functions: dict = {}
 
     def module(self, source: str):
         """The module of a translation unit (called when a graph compiles)."""
@@ -79,25 +108,13 @@ class CupyRuntime:
         self._modules[source] = mod
         return mod
 
-    def get_function(self, plan, name: str):
-        key = (plan.source, name)
-        fn = self._functions.get(key)
-        if fn is None:
-            fn = self._functions[key] = self.module(plan.source).get_function(name)
-        return fn
-
     def library(self, op, args, attrs, shape, dtype):
         from ..codegen.cuda.library import run_cupy
         return run_cupy(op, args, attrs)
 
     def as_strided(self, base, shape, strides, offset):
         from cupy.lib.stride_tricks import as_strided
-        item = base.dtype.itemsize
-        flat = base.reshape(-1)[offset:]
-        return as_strided(flat, shape, tuple(s * item for s in strides))
-
-    def launched(self, name: str) -> None:
-        counter_inc("LibraryCall" if name.startswith("library:") else "KernelLaunch")
+        return self._strided(as_strided, base, shape, strides, offset)
 
 
 _MODULES: dict = {}

@@ -13,7 +13,7 @@ import contextlib
 
 import numpy as np
 
-from .cuda_backend import CudaBackend
+from .cuda_backend import CudaBackend, ModuleRuntime
 from .metrics import counter_inc
 
 __all__ = ["EmulatedRuntime", "EmulatedCudaBackend", "emulated_cuda", "emulation_available"]
@@ -27,14 +27,13 @@ def emulation_available() -> bool:
     return True
 
 
-class EmulatedRuntime:
+class EmulatedRuntime(ModuleRuntime):
     """plan.Runtime over numpy arrays and emulated kernels."""
 
     xp = np
 
     def __init__(self, asan: bool = False) -> None:
-        self._modules: dict = {}
-        self._functions: dict = {}
+        super().__init__()
         self.asan = asan
         self.sources: list = []   # every translation unit built, in order (tests compile them)
 
@@ -49,25 +48,13 @@ class EmulatedRuntime:
             counter_inc("CudaCacheHit")
         return mod
 
-    def get_function(self, plan, name: str):
-        key = (plan.source, name)
-        fn = self._functions.get(key)
-        if fn is None:
-            fn = self._functions[key] = self.module(plan.source).get_function(name)
-        return fn
-
     def library(self, op, args, attrs, shape, dtype):
         from ..codegen.cuda.library import run_numpy
         return run_numpy(op, args, attrs)
 
     def as_strided(self, base, shape, strides, offset):
-        item = base.dtype.itemsize
-        flat = base.reshape(-1)[offset:]
-        return np.lib.stride_tricks.as_strided(flat, shape, tuple(s * item for s in strides),
-                                               writeable=False)
-
-    def launched(self, name: str) -> None:
-        counter_inc("LibraryCall" if name.startswith("library:") else "KernelLaunch")
+        return self._strided(np.lib.stride_tricks.as_strided, base, shape, strides, offset,
+                             writeable=False)
 
 
 class EmulatedCudaBackend(CudaBackend):
