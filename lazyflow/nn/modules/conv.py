@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 from ...frontend.factories import empty
-from .. import init
 from .._functional import conv as F
 from .._functional.sampling import pad as _pad
 from ..parameter import Parameter, UninitializedParameter
 from .lazy import LazyModuleMixin
+from .linear import reset_fan_in_uniform
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "LazyConv2d"]
@@ -83,12 +81,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        reset_fan_in_uniform(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
