@@ -23,28 +23,9 @@ import time
 import blas_threads  # noqa: E402,F401 - sizes BLAS pools before numpy/torch load
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from mlp_data import BATCH, SIZES, batch, weights  # noqa: E402
 
 import lazyflow as lf  # noqa: E402
-
-SIZES = [784, 512, 512, 10]
-BATCH = 128
-
-
-def _weights(seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        bound = 1 / np.sqrt(fan_in)
-        out.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
-        out.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
-    return out
-
-
-def _batch(seed=1):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
-    return x, y
 
 
 def _loss(lib, params, x, y):
@@ -58,9 +39,9 @@ def _loss(lib, params, x, y):
 class Setup:
     def __init__(self, lib):
         self.lib = lib
-        x, y = _batch()
+        x, y = batch()
         self.x, self.y = lib.tensor(x), lib.tensor(y)
-        self.params = [lib.tensor(w, requires_grad=True) for w in _weights()]
+        self.params = [lib.tensor(w, requires_grad=True) for w in weights()]
         if lib is lf:
             lf.mark_step()
 

@@ -25,29 +25,8 @@ import subprocess
 import sys
 import time
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-SIZES = [784, 512, 512, 10]
-BATCH = 128
-
-
-def _weights(seed=0):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    out = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        bound = 1 / np.sqrt(fan_in)
-        out.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
-        out.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
-    return out
-
-
-def _batch(seed=1):
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((BATCH, SIZES[0])).astype(np.float32),
-            rng.integers(0, SIZES[-1], BATCH).astype(np.int64))
+import blas_threads  # noqa: F401 - one BLAS thread per library, set before numpy loads
+from mlp_data import BATCH, batch, weights
 
 
 def _step(lib, params, opt, x, y):
@@ -63,9 +42,9 @@ def _step(lib, params, opt, x, y):
 
 
 def _setup(lib):
-    params = [lib.tensor(w, requires_grad=True) for w in _weights()]
+    params = [lib.tensor(w, requires_grad=True) for w in weights()]
     opt = lib.optim.SGD(params, lr=0.05, momentum=0.9)
-    xb, yb = _batch()
+    xb, yb = batch()
     return params, opt, lib.tensor(xb), lib.tensor(yb)
 
 
