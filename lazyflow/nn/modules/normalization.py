@@ -9,7 +9,7 @@ from ...frontend.factories import empty
 from .. import init
 from .._functional import core as F
 from ..parameter import Parameter
-from .batchnorm import _BatchNorm
+from .batchnorm import _affine_params, _BatchNorm, _reset_affine
 from .module import Module
 
 __all__ = ["LayerNorm", "GroupNorm", "RMSNorm", "InstanceNorm1d", "InstanceNorm2d",
@@ -20,27 +20,6 @@ def _as_shape(normalized_shape) -> tuple:
     if isinstance(normalized_shape, numbers.Integral):
         return (int(normalized_shape),)
     return tuple(normalized_shape)
-
-
-def _affine_params(module: Module, affine: bool, bias: bool, shape, device, dtype) -> None:
-    """Register `weight` (ones) and `bias` (zeros) of `shape`, or None where absent; the values
-    are set by `_reset_affine`."""
-    if affine:
-        module.weight = Parameter(empty(shape, device=device, dtype=dtype))
-        if bias:
-            module.bias = Parameter(empty(shape, device=device, dtype=dtype))
-        else:
-            module.register_parameter("bias", None)
-    else:
-        module.register_parameter("weight", None)
-        module.register_parameter("bias", None)
-
-
-def _reset_affine(module: Module, affine: bool) -> None:
-    if affine:
-        init.ones_(module.weight)
-        if module.bias is not None:
-            init.zeros_(module.bias)
 
 
 class LayerNorm(Module):
