@@ -340,6 +340,48 @@ def test_transpose_folds_into_matmul(case, monkeypatch):
     assert_close(lf.tensor(r), fn(*[torch.tensor(a) for a in arrays]), 1e-5, 1e-5, case)
 
 
+@pytest.mark.parametrize("case", ["plain", "lhs_t", "rhs_t", "both_t", "batched"])
+def test_transposed_product_writes_transposed_layout(case, monkeypatch):
+    """permute(a @ b) is computed as b^T @ a^T: no permute (strided view) is left."""
+    fns = {"plain": (lambda a, b: (a @ b).t(), [(4, 3), (3, 5)]),
+           "lhs_t": (lambda a, b: (a.t() @ b).t(), [(3, 4), (3, 5)]),
+           "rhs_t": (lambda a, b: (a @ b.t()).t(), [(4, 3), (5, 3)]),
+           "both_t": (lambda a, b: (a.t() @ b.t()).t(), [(3, 4), (5, 3)]),
+           "batched": (lambda a, b: (a @ b).mT, [(2, 4, 3), (2, 3, 5)])}
+    fn, shapes = fns[case]
+    arrays = [RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    opt = _opt(fn(*[lf.tensor(a) for a in arrays]))
+    check_not(opt, "permute")
+    expect = {"plain": "transpose_a=True, transpose_b=True)",
+              "lhs_t": "transpose_a=True, transpose_b=False)",
+              "rhs_t": "transpose_a=False, transpose_b=True)",
+              "both_t": "matmul(%",
+              "batched": "transpose_a=True, transpose_b=True)"}[case]
+    check_order(opt, expect)
+    r = _same_with_opt_off(fn, monkeypatch, *arrays)
+    import torch
+    assert_close(lf.tensor(r), fn(*[torch.tensor(a) for a in arrays]), 1e-5, 1e-5, case)
+
+
+def test_transposed_product_with_another_reader_is_not_recomputed():
+    a, b = _input(0, (4, 3)), _input(1, (3, 5))
+    m = _node("matmul", (a, b))
+    p = _node("permute", (m,), (("dims", (1, 0)),))
+    text, ctx = _run([TransposeFolding()], _graph([p, _node("exp", (m,))], 2))
+    check_order(text, "matmul(%0, %1)", "permute(%2")
+    assert text.count("matmul") == 1 and ctx.rewrites.get("transpose_fold", 0) == 0
+
+
+def test_linear_weight_gradient_is_contiguous():
+    """Linear's dW = (x^T g)^T comes out of one GEMM in the weight's own layout."""
+    w = lf.tensor(RNG.standard_normal((5, 3)).astype(np.float32), requires_grad=True)
+    x = _t(4, 3)
+    (x @ w.t()).tanh().sum().backward()
+    opt = _opt(w.grad)
+    check_not(opt, "permute")
+    assert w.grad.numpy().flags["C_CONTIGUOUS"]
+
+
 def test_transpose_folding_keeps_other_permutes():
     a = _input(0, (2, 3, 4))
     b = _input(1, (3, 4, 5))
