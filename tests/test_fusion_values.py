@@ -233,11 +233,36 @@ def test_cast_and_special_functions(mode, monkeypatch):
 
 
 def test_large_group_uses_default_blocks(monkeypatch):
-    """Above the default thresholds (no monkeypatching): blocks of 32K, two threads."""
+    """Above the default thresholds (no monkeypatching): default blocks, two threads."""
+    assert 600_001 >= max(rt.THREAD_MIN, 4 * rt.BLOCK) and 800 * 700 >= rt.THREAD_MIN
     lf.debug.clear_compile_cache()
-    f, u = run_both(monkeypatch, lambda x: gelu(x), [_rand(300_001)])
+    f, u = run_both(monkeypatch, lambda x: gelu(x), [_rand(600_001)])
     assert_same(f, u)
-    f, u = run_both(monkeypatch, lambda x: lf.softmax(x * 2, dim=-1), [_rand(600, 700)])
+    f, u = run_both(monkeypatch, lambda x: lf.softmax(x * 2, dim=-1), [_rand(800, 700)])
+    assert_same(f, u)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_row_softmax_in_place_paths(mode, monkeypatch, dt):
+    """softmax/log_softmax written into scratch that may reuse their input's buffer, feeding
+    more work; rows holding -inf (partly and entirely) keep the unfused results."""
+    x = _rand(40, 13)
+    x[3, :5] = -np.inf
+    x[7, :] = -np.inf
+
+    def fn(x):
+        y = x * 2
+        return lf.log_softmax(y, dim=-1) * 3 + 1, (lf.softmax(y + 1, dim=1) - 0.5).abs()
+    f, u = run_both(monkeypatch, fn, [x], dt)
+    assert_same(f, u, dt=dt)
+
+
+def test_layer_norm_functional_fused_equals_unfused(mode, monkeypatch):
+    import lazyflow.nn.functional as F
+
+    def fn(x, w, b):
+        return lf.softmax(F.layer_norm(x, (24,), w, b, 1e-5), dim=-1)
+    f, u = run_both(monkeypatch, fn, [_rand(50, 24), _rand(24, seed=1), _rand(24, seed=2)])
     assert_same(f, u)
 
 

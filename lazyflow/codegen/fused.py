@@ -59,6 +59,8 @@ def _select_ok(m: Node) -> bool:
 
 def _setup_ns(ns: dict) -> None:
     ns.setdefault("select_into", rt.select_into)
+    ns.setdefault("softmax_into", rt.softmax_into)
+    ns.setdefault("log_softmax_into", rt.log_softmax_into)
     ns.setdefault("round_bf16_", rt.round_bf16_)
     ns.setdefault("combine", rt.combine)
 
@@ -190,6 +192,9 @@ def _pooled_scratch(members: list, body, var: str) -> dict:
     return assign
 
 
+_ROW_INTO = {"softmax": "softmax_into", "log_softmax": "log_softmax_into"}
+
+
 class _Scratch:
     """Liveness-based scratch allocation: a buffer is reused once its value is dead."""
 
@@ -296,6 +301,25 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
         for d in set(dying):
             scratch.release(held.pop(d))
         x = m.inputs[0]
+        if m.op in _ROW_INTO and m.dtype.name in ("float32", "float64") \
+                and id(m) not in plan.accumulate:
+            # softmax/log_softmax straight into the output or a scratch row block (no copies)
+            if id(m) in col_index:
+                dest = f"o{col_index[id(m)]}"
+            else:
+                t = scratch.take(m)
+                held[id(m)] = t
+                dest = f"t{t}[:n]"
+            name = f"v{idx}"
+            body_lines.append(f"{name} = {dest}")
+            extra = ""
+            if m.op == "log_softmax":
+                tmp = scratch.take(m)
+                scratch.release(tmp)        # only used inside the call
+                extra = f", t{tmp}[:n]"
+            body_lines.append(f"{_ROW_INTO[m.op]}({args[0]}, {m.attr('dim')}, {name}{extra})")
+            blk[id(m)] = name
+            continue
         if id(m) in plan.accumulate:
             dims = tuple(d % len(S) for d in m.attr("dims"))
             acc = ", dtype=np.float32" if m.op in _ACC_DTYPED and x.dtype.name == "float16" \

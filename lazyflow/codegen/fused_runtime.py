@@ -14,10 +14,10 @@ import numpy as np
 
 from ..runtime.buffers import give, take
 
-__all__ = ["BlockedKernel", "select_into", "round_bf16_", "combine", "BLOCK", "SMALL",
-           "THREAD_MIN", "num_threads"]
+__all__ = ["BlockedKernel", "select_into", "softmax_into", "log_softmax_into", "round_bf16_",
+           "combine", "BLOCK", "SMALL", "THREAD_MIN", "num_threads"]
 
-BLOCK = int(os.environ.get("LAZYFLOW_FUSION_BLOCK", "32768"))   # elements per block
+BLOCK = int(os.environ.get("LAZYFLOW_FUSION_BLOCK", "131072"))  # elements per block
 SMALL = int(os.environ.get("LAZYFLOW_FUSION_SMALL", "262144"))  # at most this: no blocking
 THREAD_MIN = int(os.environ.get("LAZYFLOW_FUSION_THREAD_MIN", "524288"))
 POOL_MIN = 2048     # inline groups at least this big take their scratch from the buffer pool
@@ -36,6 +36,28 @@ def _executor() -> ThreadPoolExecutor:
         _pool[:] = [(pid, ThreadPoolExecutor(max_workers=1,
                                              thread_name_prefix="lazyflow-fused"))]
     return _pool[0][1]
+
+
+def softmax_into(x, dim: int, out):
+    """softmax(x, dim) written into `out` (which may be x's own buffer): the operations of the
+    op's implementation in the same order (so the same bits), without its three temporaries.
+    For float32/float64 row blocks of a fused row kernel."""
+    m = np.maximum.reduce(x, axis=dim, keepdims=True)
+    np.subtract(x, m, out=out)
+    np.exp(out, out=out)
+    np.divide(out, np.add.reduce(out, axis=dim, keepdims=True), out=out)
+    return out
+
+
+def log_softmax_into(x, dim: int, out, tmp):
+    """log_softmax(x, dim) into `out`, with `tmp` (same shape, distinct from `out`; either may
+    be x's buffer) holding exp(z): the implementation's operations, no temporaries."""
+    m = np.maximum.reduce(x, axis=dim, keepdims=True)
+    m[np.isinf(m)] = 0
+    np.subtract(x, m, out=out)
+    np.exp(out, out=tmp)
+    np.subtract(out, np.log(np.add.reduce(tmp, axis=dim, keepdims=True)), out=out)
+    return out
 
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}

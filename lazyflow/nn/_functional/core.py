@@ -323,9 +323,18 @@ class _Normalize(Function):
     @staticmethod
     def _stats(x, dims, eps, center):
         if center:
-            var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+            if x.dtype in (D.float32, D.float64):
+                # var from the centered values the output needs anyway: in a fused row
+                # kernel that is one multiply and one sum instead of var's own re-centering
+                # (the same arithmetic as var(correction=0), so the same bits)
+                mean = x.mean(dim=dims, keepdim=True)
+                centered = x - mean
+                var = (centered * centered).mean(dim=dims, keepdim=True)
+            else:       # half precision: var accumulates the squares in float32
+                var, mean = x.var_mean(dim=dims, correction=0, keepdim=True)
+                centered = x - mean
             rstd = (var + eps).rsqrt()
-            return (x - mean) * rstd, rstd, mean, var
+            return centered * rstd, rstd, mean, var
         ms = (x * x).mean(dim=dims, keepdim=True)
         rstd = (ms + eps).rsqrt()
         return x * rstd, rstd, ms, ms
