@@ -14,8 +14,10 @@ shared machine), executions and compiles per step, the split of lazyflow's step 
 (Python) and graph execution, and the CPU time of each IR op's kernels in one step.
 
 Run:  PYTHONPATH=. python bench/bench_cnn.py [--repeats 7] [--steps 20] [--threads 1] [--keep-heap]
-``--keep-heap`` stops glibc from unmapping large freed arrays (each lazyflow step allocates fresh
-multi-megabyte columns and gradients; faulting their pages in again costs more than the kernels).
+lazyflow keeps glibc from returning large freed arrays to the OS after its first execution
+(`lazyflow/runtime/heap.py`; each step allocates fresh multi-megabyte columns and gradients, and
+faulting their pages in again costs more than the kernels): run with ``LAZYFLOW_KEEP_HEAP=0`` to
+see the difference. ``--keep-heap`` applies a similar policy before anything runs.
 Both libraries use the same thread count. The machine is noisy: compare ratios.
 """
 

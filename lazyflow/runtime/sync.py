@@ -19,6 +19,7 @@ from . import live
 from .backend import get_backend
 from .cache import CompileCache, Executable, explain_miss
 from .donation import donated_arrays, plan_checks
+from .heap import keep_heap
 from .metrics import counter_inc, timer_add
 
 __all__ = ["sync_nodes", "mark_step", "compile_cache", "user_location", "compile_graph_for",
@@ -132,6 +133,8 @@ def _run(roots: list, cause: str) -> None:
     where = None
     why = None
     if exe is None:
+        if trace.device == "cpu":
+            keep_heap()       # once per process: a step's big temporaries keep their pages
         where = user_location()
         if dbg:
             why = explain_miss(trace.key, compile_cache)
