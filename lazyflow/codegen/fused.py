@@ -105,7 +105,7 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em, outs: list | No
     if numel(plan.domain) <= rt.SMALL or plan.rows <= 1 and not plan.flat:
         pooled = _pooled_scratch(members, body, var)
         bufs = sorted(set(pooled.values()), key=lambda b: int(b.rsplit("_", 1)[1]))
-        use_pool = numel(plan.domain) >= rt.POOL_MIN   # tiny scratch: np.empty is cheaper
+        use_pool = numel(plan.domain) * 4 >= rt.POOL_MIN_BYTES   # small: np.empty is cheaper
         spec = {b: m for m in members for b in [pooled.get(id(m))] if b}
         if use_pool and bufs:
             ns.setdefault("take", _take)

@@ -90,6 +90,25 @@ class _Emitter:
         return sorted(k for k in self.ns if k.startswith(("u_", "K")))
 
 
+def _subscript(spec) -> str:
+    return ", ".join(f"{a}:{b}" if c == 1 else f"{a}:{b}:{c}" for a, b, c in spec)
+
+
+# view ops written as the numpy expression their implementation evaluates (a function call
+# and the slice objects built per call cost more than the view itself, per op of an RNN step)
+_INLINE_VIEWS = {
+    "slice": lambda x, a: f"{x}[{_subscript(a['spec'])}]",
+    "reshape": lambda x, a: f"{x}.reshape({literal(tuple(a['shape']))})",
+    "permute": lambda x, a: f"{x}.transpose({literal(tuple(a['dims']))})",
+}
+
+
+def _is_array_value(x) -> bool:
+    """Whether `x`'s generated value is an ndarray (a numpy scalar from a full reduction is
+    not sliceable; the generic implementations accept both)."""
+    return type(x) is Node and len(x.shape) > 0
+
+
 def _describe(n: Node, names: dict) -> str:
     args = ", ".join(names.get(id(x), "?") if type(x) is Node else repr(x) for x in n.inputs)
     return f"{format_type(n)} {n.op}({args})"
@@ -116,6 +135,8 @@ def emit_node(n: Node, names: dict, w: LineWriter, ns: dict, var: str,
             em.ufunc(u)
     elif opdef.ufunc is not None and not n.attrs:
         expr = f"{em.ufunc(opdef.ufunc)}({', '.join(args)})"
+    elif n.op in _INLINE_VIEWS and _is_array_value(n.inputs[0]):
+        expr = _INLINE_VIEWS[n.op](args[0], dict(n.attrs))
     else:
         fname = f"k_{n.op}"
         ns.setdefault(fname, opdef.impl)
@@ -165,6 +186,15 @@ def _typed_scalar_slots(g) -> dict:
     return groups
 
 
+def _pooled(shape, dt: str) -> bool:
+    """Whether a planned buffer comes from the pool (big ones) or np.empty (small ones)."""
+    from .fused_runtime import POOL_MIN_BYTES
+    size = np.dtype(dt).itemsize
+    for d in shape:
+        size *= d
+    return size >= POOL_MIN_BYTES
+
+
 def _emit_buffer_prologue(plan, w: LineWriter, ns: dict) -> None:
     """Scratch buffers from the pool shared across runs, and the donated output arrays."""
     if plan is None:
@@ -173,7 +203,10 @@ def _emit_buffer_prologue(plan, w: LineWriter, ns: dict) -> None:
         from ..runtime.buffers import give, take
         ns["take"], ns["give"] = take, give
         for i, (shape, dt) in enumerate(plan.buffers):
-            w(f"b{i} = take({literal(tuple(shape))}, {dt!r})")
+            if _pooled(shape, dt):
+                w(f"b{i} = take({literal(tuple(shape))}, {dt!r})")
+            else:
+                w(f"b{i} = np.empty({literal(tuple(shape))}, {dt!r})")
     if plan.donations:
         k = len(plan.donations)
         w(f"{', '.join(f'd{j}' for j in range(k))}{',' if k == 1 else ''} = donated")
@@ -223,8 +256,10 @@ def generate(g) -> NumpyProgram:
         else:
             emit_node(n, names, w, ns, var, em, plan.out_name(n) if plan is not None else None)
         names[id(n)] = var
-    if plan is not None and plan.buffers:
-        w(f"give({', '.join(f'b{i}' for i in range(len(plan.buffers)))})")
+    pooled = [i for i, (shape, dt) in enumerate(plan.buffers if plan is not None else ())
+              if _pooled(shape, dt)]
+    if pooled:
+        w(f"give({', '.join(f'b{i}' for i in pooled)})")
     outs = [names[id(o)] for o in g.outputs]
     w(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
     w.dedent()

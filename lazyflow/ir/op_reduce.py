@@ -30,6 +30,14 @@ def _prod(x, dims=(), keepdim=False):
 def _mean(x, dims=(), keepdim=False):
     if x.size == 0:  # NaN like torch, without numpy's "Mean of empty slice" warning
         return np.full(reduced_shape(x.shape, dims, keepdim), np.nan, x.dtype)
+    if x.dtype.kind == "f" and x.dtype not in _HALF:
+        # np.mean's own steps (add.reduce, then divide by the count in the array's dtype)
+        # without its Python-level argument handling, which costs more than a small reduction
+        r = np.add.reduce(x, axis=dims, keepdims=keepdim)
+        count = np.intp(x.size // max(np.size(r), 1))
+        if type(r) is np.ndarray:
+            return np.true_divide(r, count, out=r, casting="unsafe")
+        return x.dtype.type(r / count)
     return np.mean(x, axis=dims, keepdims=keepdim, dtype=_acc(x)).astype(x.dtype, copy=False)
 
 

@@ -14,20 +14,24 @@ __all__ = []
 
 
 def _softmax(x, dim=-1):
+    # one result array, updated in place (exp, divide): the same operations as the textbook
+    # exp(x - max) / sum, without two full-size temporaries
     acc = x.astype(np.float32) if x.dtype == np.float16 else x
     m = np.max(acc, axis=dim, keepdims=True) if acc.size else acc
-    e = np.exp(acc - m)
-    s = np.sum(e, axis=dim, keepdims=True)
-    return (e / s).astype(x.dtype, copy=False)
+    e = np.subtract(acc, m)
+    np.exp(e, out=e)
+    np.divide(e, np.sum(e, axis=dim, keepdims=True), out=e)
+    return e.astype(x.dtype, copy=False)
 
 
 def _log_softmax(x, dim=-1):
     acc = x.astype(np.float32) if x.dtype == np.float16 else x
     m = np.max(acc, axis=dim, keepdims=True) if acc.size else acc
     m = np.where(np.isinf(m), 0, m)
-    z = acc - m
-    r = z - np.log(np.sum(np.exp(z), axis=dim, keepdims=True))
-    return r.astype(x.dtype, copy=False)
+    z = np.subtract(acc, m)
+    e = np.exp(z)
+    np.subtract(z, np.log(np.sum(e, axis=dim, keepdims=True)), out=z)
+    return z.astype(x.dtype, copy=False)
 
 
 def _same(inputs, attrs):
