@@ -118,6 +118,21 @@ def test_special_values():
         check(fn, vals=[v], forward_only=True, atol=1e-6)
 
 
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "float32", "float64"])
+def test_nan_to_num_defaults_are_the_dtypes_own_limits(dt):
+    """posinf/neginf default to the finite extremes of the tensor's own dtype (bfloat16 is
+    stored as float32 on the CPU: its default must not be float32's max, which rounds to inf)."""
+    import torch
+    v = [float("inf"), -float("inf"), float("nan"), 1.5, -2.0]
+    got = lf.tensor(v, dtype=getattr(lf, dt)).nan_to_num()
+    want = torch.tensor(v, dtype=getattr(torch, dt)).nan_to_num()
+    assert got.dtype.name == dt
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+    got = lf.tensor(v, dtype=getattr(lf, dt)).nan_to_num(posinf=7.0)
+    want = torch.tensor(v, dtype=getattr(torch, dt)).nan_to_num(posinf=7.0)
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
 def test_round_half_to_even():
     v = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 2.4999, 3.5001], np.float32)
     check(lambda x: x.round(), vals=[v], forward_only=True)

@@ -495,6 +495,12 @@ def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
     if input.dtype.category != _FLOAT_CATEGORY:
         return input.clone()
+    if input.dtype.name == "bfloat16":
+        # stored as float32 on the CPU, where numpy's default would be float32's max (which
+        # rounds to inf in bfloat16): torch's default is bfloat16's own largest value
+        big = 3.3895313892515355e38
+        posinf = big if posinf is None else posinf
+        neginf = -big if neginf is None else neginf
     attrs = {"nan": float(nan), "posinf": None if posinf is None else float(posinf),
              "neginf": None if neginf is None else float(neginf)}
     return _out(record("nan_to_num", (input,), attrs), out)
