@@ -214,6 +214,16 @@ class _Scratch:
         self.free.setdefault(self.specs[k], []).append(k)
 
 
+def _block_dest(m: Node, col_index: dict, scratch: "_Scratch", held: dict) -> str:
+    """Where a block function writes member `m`: its collected output's row block, or a
+    scratch buffer (recorded in `held` until its last reader)."""
+    if id(m) in col_index:
+        return f"o{col_index[id(m)]}"
+    t = scratch.take(m)
+    held[id(m)] = t
+    return f"t{t}[:n]"
+
+
 def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, var: str,
                   em, target: dict) -> None:
     from .numpy_backend import emit_node
@@ -270,12 +280,7 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
             if inplace_ok:
                 for d in set(dying):
                     scratch.release(held.pop(d))
-            if id(m) in col_index:
-                dest = f"o{col_index[id(m)]}"
-            else:
-                t = scratch.take(m)
-                held[id(m)] = t
-                dest = f"t{t}[:n]"
+            dest = _block_dest(m, col_index, scratch, held)
             if not inplace_ok:
                 for d in set(dying):
                     if d in held:
@@ -304,12 +309,7 @@ def _emit_blocked(n: Node, body, members: list, plan, local: dict, w, ns: dict, 
         if m.op in _ROW_INTO and m.dtype.name in ("float32", "float64") \
                 and id(m) not in plan.accumulate:
             # softmax/log_softmax straight into the output or a scratch row block (no copies)
-            if id(m) in col_index:
-                dest = f"o{col_index[id(m)]}"
-            else:
-                t = scratch.take(m)
-                held[id(m)] = t
-                dest = f"t{t}[:n]"
+            dest = _block_dest(m, col_index, scratch, held)
             name = f"v{idx}"
             body_lines.append(f"{name} = {dest}")
             extra = ""
