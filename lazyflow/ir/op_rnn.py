@@ -10,9 +10,11 @@ backend runs them unchanged with CuPy.
 Gate order and math are torch's: gates = xp_t + h W_hh^T split into (i, f, g, o); i, f, o are
 sigmoids, g a tanh; c = f c + i g; h = o tanh(c).
 
-lstm_seq(xp[T, N, 4H], h0[N, H], c0[N, H], w_hh[4H, H], reverse) -> packed[T, N, 7H]
-    row t holds [h_t | c_t | i f g o (4H) | tanh(c_t)] (time order, whichever the direction);
-    the IR has single-output nodes, so the caller slices outputs and saved activations out.
+lstm_seq(xp[T, N, 4H], h0[N, H], c0[N, H], w_hh[4H, H], reverse) -> packed[T, 7N, H]
+    step t (time order, whichever the direction) is one contiguous block of 7N rows of H:
+    h_t (rows 0:N), c_t (N:2N), the activations i f g o (2N:6N, read as [N, 4H]) and tanh(c_t)
+    (6N:7N), so every per-step array is contiguous or nearly so. The IR has single-output
+    nodes: the caller slices the outputs (packed[:, :N] is the output sequence) out of it.
 lstm_seq_backward(packed, d_out[T, N, H], d_hn[N, H], d_cn[N, H], c0[N, H], w_hh, reverse)
     -> [T + 1, N, 4H]: rows :T are the gradients of the gate pre-activations (= of xp), row T
     holds [dh0 | dc0 | 0 ...]. The weight gradient d_xp^T h_prev is left to one caller GEMM.
@@ -26,7 +28,7 @@ from .registry import LINALG, OpDef, register
 
 __all__ = ["LSTM_PACK"]
 
-LSTM_PACK = 7   # packed width in units of H: h, c, i, f, g, o, tanh(c)
+LSTM_PACK = 7   # rows per step of the packed result, in units of N: h, c, i f g o (4), tanh(c)
 
 
 def _shape_error(op: str, what: str, got, want) -> RuntimeError:
@@ -63,7 +65,7 @@ def _infer_lstm_seq(inputs, attrs):
     _check_state(op, (h0, c0), ("h0", "c0"), n, h)
     if tuple(w_hh.shape) != (g, h):
         raise _shape_error(op, "w_hh", w_hh.shape, (g, h))
-    return (t, n, LSTM_PACK * h), _check_dtypes(op, inputs)
+    return (t, LSTM_PACK * n, h), _check_dtypes(op, inputs)
 
 
 def _infer_lstm_seq_backward(inputs, attrs):
@@ -72,11 +74,11 @@ def _infer_lstm_seq_backward(inputs, attrs):
         raise RuntimeError(f"{op}: expected 6 tensor inputs (packed, d_out, d_hn, d_cn, c0, "
                            "w_hh)")
     packed, d_out, d_hn, d_cn, c0, w_hh = inputs
-    if len(packed.shape) != 3 or packed.shape[2] % LSTM_PACK or packed.shape[0] < 1:
-        raise RuntimeError(f"{op}: packed activations must be [T >= 1, N, {LSTM_PACK}H], got "
+    if len(packed.shape) != 3 or packed.shape[1] % LSTM_PACK or packed.shape[0] < 1:
+        raise RuntimeError(f"{op}: packed activations must be [T >= 1, {LSTM_PACK}N, H], got "
                            f"{list(packed.shape)}")
-    t, n, p = packed.shape
-    h = p // LSTM_PACK
+    t, p, h = packed.shape
+    n = p // LSTM_PACK
     if tuple(d_out.shape) != (t, n, h):
         raise _shape_error(op, "d_out", d_out.shape, (t, n, h))
     _check_state(op, (d_hn, d_cn, c0), ("d_hn", "d_cn", "c0"), n, h)
@@ -85,48 +87,53 @@ def _infer_lstm_seq_backward(inputs, attrs):
     return (t + 1, n, 4 * h), _check_dtypes(op, inputs)
 
 
+def _unpack(packed):
+    """Views of the packed activations: h, c, tanh(c) [T, N, H]; acts [T, N, 4H]."""
+    t_len, p, h = packed.shape
+    n = p // LSTM_PACK
+    acts = packed[:, 2 * n:6 * n].reshape(t_len, n, 4 * h)
+    return packed[:, :n], packed[:, n:2 * n], acts, packed[:, 6 * n:]
+
+
 def _lstm_seq(gates, h0, c0, w_hh, reverse: bool = False, xp=np):
-    """Forward recurrence: 12 array calls per step, all into preallocated memory."""
+    """Forward recurrence: one GEMM and 11 elementwise calls per step, all into preallocated
+    memory (the sigmoid chain runs on one contiguous [N, 4H] block)."""
     t_len, n, g4 = gates.shape
     h = g4 // 4
-    packed = xp.empty((t_len, n, LSTM_PACK * h), dtype=gates.dtype)
+    packed = xp.empty((t_len, LSTM_PACK * n, h), dtype=gates.dtype)
+    hs, cs, acts, tcs = _unpack(packed)
     pre = xp.empty((n, g4), dtype=gates.dtype)      # gate pre-activations of one step
-    ig = pre[:, :h]                                  # reused for i*g once pre is consumed
-    hs, cs = packed[:, :, :h], packed[:, :, h:2 * h]
-    acts = packed[:, :, 2 * h:6 * h]
-    i_, f_, g_, o_ = (packed[:, :, k * h:(k + 1) * h] for k in range(2, 6))
-    tcs = packed[:, :, 6 * h:]
+    ig = xp.empty((n, h), dtype=gates.dtype)
     w_t = w_hh.T
     h_prev, c_prev = h0, c0
     with np.errstate(over="ignore"):   # exp(-x) overflows to inf for x << 0: sigmoid is 0
         for t in (range(t_len - 1, -1, -1) if reverse else range(t_len)):
-            a, c = acts[t], cs[t]
+            a, c, tc = acts[t], cs[t], tcs[t]
             xp.matmul(h_prev, w_t, out=pre)
             xp.add(pre, gates[t], out=pre)
-            xp.negative(pre, out=a)                 # sigmoid on all four gates ...
+            xp.negative(pre, out=a)                  # sigmoid of all four gates ...
             xp.exp(a, out=a)
             xp.add(a, 1, out=a)
             xp.reciprocal(a, out=a)
-            xp.tanh(pre[:, 2 * h:3 * h], out=g_[t])  # ... then g's columns are tanh
-            xp.multiply(f_[t], c_prev, out=c)
-            xp.multiply(i_[t], g_[t], out=ig)
+            g = a[:, 2 * h:3 * h]
+            xp.tanh(pre[:, 2 * h:3 * h], out=g)       # ... then g's columns are tanh
+            xp.multiply(a[:, h:2 * h], c_prev, out=c)
+            xp.multiply(a[:, :h], g, out=ig)
             xp.add(c, ig, out=c)
-            xp.tanh(c, out=tcs[t])
-            xp.multiply(o_[t], tcs[t], out=hs[t])
+            xp.tanh(c, out=tc)
+            xp.multiply(a[:, 3 * h:], tc, out=hs[t])
             h_prev, c_prev = hs[t], c
     return packed
 
 
 def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = False, xp=np):
     """Backpropagation through time. Everything that does not depend on the recurrent gradient
-    is computed for all steps at once; the per-step loop is 7 array calls."""
-    t_len, n, p = packed.shape
-    h = p // LSTM_PACK
+    is computed for all steps at once; the per-step loop is one GEMM and 6 elementwise calls."""
+    t_len, p, h = packed.shape
+    n = p // LSTM_PACK
     dt = packed.dtype
-    cs = packed[:, :, h:2 * h]
-    acts = packed[:, :, 2 * h:6 * h]
-    i_, f_, g_, o_ = (packed[:, :, k * h:(k + 1) * h] for k in range(2, 6))
-    tcs = packed[:, :, 6 * h:]
+    _, cs, acts, tcs = _unpack(packed)
+    i_, f_, g_, o_ = (acts[:, :, k * h:(k + 1) * h] for k in range(4))
     # activation derivatives: s (1 - s) for the sigmoid gates, 1 - g^2 for g
     deriv = xp.empty((t_len, n, 4, h), dtype=dt)
     flat = deriv.reshape(t_len, n, 4 * h)

@@ -80,9 +80,10 @@ class _LSTMSequence(Function):
             # one lstm_seq op; outputs and saved activations are views of its packed result
             packed = record("lstm_seq", (xp, h0, c0, w_hh), {"reverse": ctx.reverse})
             ctx.packed = packed
+            batch = c0.shape[0]
             last = packed.select(0, order[-1])
-            return (packed.narrow(2, 0, hidden), last.narrow(1, 0, hidden),
-                    last.narrow(1, hidden, hidden))
+            return (packed.narrow(1, 0, batch), last.narrow(0, 0, batch),
+                    last.narrow(0, batch, batch))
         # one sigmoid for all four gates: tanh(x) = 2 sigmoid(2x) - 1, so the g columns of the
         # pre-activations are doubled (in xp and W_hh, once per sequence) and mapped back
         scale = _gate_scale(hidden, xp)
@@ -169,7 +170,7 @@ def _lstm_backward_fused(ctx, d_out, d_hn, d_cn):
     last = grads.select(0, n_steps)
     d_w_hh = None
     if ctx.needs_input_grad[3]:
-        hs = packed.narrow(2, 0, hidden)
+        hs = packed.narrow(1, 0, batch)
         if n_steps == 1:
             h_prev = h0.unsqueeze(0)
         elif not ctx.reverse:
