@@ -162,8 +162,8 @@ def _lstm_backward_fused(ctx, d_out, d_hn, d_cn):
     xp, h0, c0, w_hh, _ = ctx.saved_tensors
     packed = ctx.packed
     dt = packed.dtype
-    grads = record("lstm_seq_backward",
-                   (packed, d_out.to(dt), d_hn.to(dt), d_cn.to(dt), c0, w_hh),
+    d_out, d_hn, d_cn = (g if g.dtype is dt else g.to(dt) for g in (d_out, d_hn, d_cn))
+    grads = record("lstm_seq_backward", (packed, d_out, d_hn, d_cn, c0, w_hh),
                    {"reverse": ctx.reverse})
     n_steps, batch, hidden = d_out.shape
     d_xp = grads.narrow(0, 0, n_steps)
@@ -251,7 +251,8 @@ def _rnn_forward(mode, x, hx, cx, weights, num_layers, bidirectional, dropout, t
         outs = []
         for d in range(dirs):
             k = layer * dirs + d
-            out, h, c = _run_direction(mode, x, hx[k], None if cx is None else cx[k], weights[k],
+            out, h, c = _run_direction(mode, x, hx.select(0, k),
+                                       None if cx is None else cx.select(0, k), weights[k],
                                        reverse=d == 1)
             outs.append(out)
             h_n.append(h)
@@ -259,7 +260,12 @@ def _rnn_forward(mode, x, hx, cx, weights, num_layers, bidirectional, dropout, t
         x = outs[0] if dirs == 1 else lf.cat(outs, dim=2)
         if dropout > 0 and training and layer < num_layers - 1:
             x = F_core.dropout(x, dropout)
-    return x, lf.stack(h_n), (None if cx is None else lf.stack(c_n))
+    return x, _stack(h_n), (None if cx is None else _stack(c_n))
+
+
+def _stack(states: list):
+    """The final states of every layer and direction, (L*D, N, H); one is just unsqueezed."""
+    return states[0].unsqueeze(0) if len(states) == 1 else lf.stack(states)
 
 
 # --- modules ---------------------------------------------------------------------------------
