@@ -11,10 +11,10 @@ Gate order and math are torch's: gates = xp_t + h W_hh^T split into (i, f, g, o)
 sigmoids, g a tanh; c = f c + i g; h = o tanh(c).
 
 lstm_seq(xp[T, N, 4H], h0[N, H], c0[N, H], w_hh[4H, H], reverse) -> packed[T, 7N, H]
-    step t (time order, whichever the direction) is one contiguous block of 7N rows of H:
-    h_t (rows 0:N), c_t (N:2N), the activations i f g o (2N:6N, read as [N, 4H]) and tanh(c_t)
-    (6N:7N), so every per-step array is contiguous or nearly so. The IR has single-output
-    nodes: the caller slices the outputs (packed[:, :N] is the output sequence) out of it.
+    step t (time order, whichever the direction) is one contiguous block of seven [N, H]
+    planes: h_t, c_t, the activations i, f, g, o, and tanh(c_t). Every per-step array is
+    contiguous (numpy's strided loops over runs of H cost 2-4x more per element). The IR has
+    single-output nodes: the caller slices the outputs (packed[:, :N] is the output sequence).
 lstm_seq_backward(packed, d_out[T, N, H], d_hn[N, H], d_cn[N, H], c0[N, H], w_hh, reverse)
     -> [T + 1, N, 4H]: rows :T are the gradients of the gate pre-activations (= of xp), row T
     holds [dh0 | dc0 | 0 ...]. The weight gradient d_xp^T h_prev is left to one caller GEMM.
@@ -88,21 +88,22 @@ def _infer_lstm_seq_backward(inputs, attrs):
 
 
 def _unpack(packed):
-    """Views of the packed activations: h, c, tanh(c) [T, N, H]; acts [T, N, 4H]."""
+    """Views of the packed activations: h, c, tanh(c) [T, N, H]; acts [T, 4, N, H]."""
     t_len, p, h = packed.shape
     n = p // LSTM_PACK
-    acts = packed[:, 2 * n:6 * n].reshape(t_len, n, 4 * h)
+    acts = packed[:, 2 * n:6 * n].reshape(t_len, 4, n, h)
     return packed[:, :n], packed[:, n:2 * n], acts, packed[:, 6 * n:]
 
 
 def _lstm_seq(gates, h0, c0, w_hh, reverse: bool = False, xp=np):
-    """Forward recurrence: one GEMM and 11 elementwise calls per step, all into preallocated
-    memory (the sigmoid chain runs on one contiguous [N, 4H] block)."""
+    """Forward recurrence: one GEMM and 11 elementwise calls per step into preallocated memory,
+    all but two of them on contiguous planes."""
     t_len, n, g4 = gates.shape
     h = g4 // 4
     packed = xp.empty((t_len, LSTM_PACK * n, h), dtype=gates.dtype)
     hs, cs, acts, tcs = _unpack(packed)
     pre = xp.empty((n, g4), dtype=gates.dtype)      # gate pre-activations of one step
+    pre4 = pre.reshape(n, 4, h).transpose(1, 0, 2)   # ... seen gate-major
     ig = xp.empty((n, h), dtype=gates.dtype)
     w_t = w_hh.T
     h_prev, c_prev = h0, c0
@@ -112,17 +113,16 @@ def _lstm_seq(gates, h0, c0, w_hh, reverse: bool = False, xp=np):
         xp.add(pre, gates[t], out=pre)
         # sigmoid(x) = (1 + tanh(x / 2)) / 2 on all four gates: never overflows, and tanh is
         # the cheapest transcendental numpy has (half the time of exp) ...
-        xp.multiply(pre, 0.5, out=a)
+        xp.multiply(pre4, 0.5, out=a)
         xp.tanh(a, out=a)
         xp.multiply(a, 0.5, out=a)
         xp.add(a, 0.5, out=a)
-        g = a[:, 2 * h:3 * h]
-        xp.tanh(pre[:, 2 * h:3 * h], out=g)       # ... then g's columns are tanh
-        xp.multiply(a[:, h:2 * h], c_prev, out=c)
-        xp.multiply(a[:, :h], g, out=ig)
+        xp.tanh(pre4[2], out=a[2])                 # ... then g is a tanh
+        xp.multiply(a[1], c_prev, out=c)
+        xp.multiply(a[0], a[2], out=ig)
         xp.add(c, ig, out=c)
         xp.tanh(c, out=tc)
-        xp.multiply(a[:, 3 * h:], tc, out=hs[t])
+        xp.multiply(a[3], tc, out=hs[t])
         h_prev, c_prev = hs[t], c
     return packed
 
@@ -134,43 +134,41 @@ def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = Fals
     n = p // LSTM_PACK
     dt = packed.dtype
     _, cs, acts, tcs = _unpack(packed)
-    i_, f_, g_, o_ = (acts[:, :, k * h:(k + 1) * h] for k in range(4))
-    # activation derivatives: s (1 - s) for the sigmoid gates, 1 - g^2 for g
-    deriv = xp.empty((t_len, n, 4, h), dtype=dt)
-    flat = deriv.reshape(t_len, n, 4 * h)
-    xp.subtract(1, acts, out=flat)
-    xp.multiply(flat, acts, out=flat)
-    xp.multiply(g_, g_, out=deriv[:, :, 2])
-    xp.subtract(1, deriv[:, :, 2], out=deriv[:, :, 2])
-    # d pre-activation of (i, f, g) per unit of dc: (g, c_prev, i) * derivative
-    from_dc = xp.empty((t_len, n, 3, h), dtype=dt)
-    xp.multiply(g_, deriv[:, :, 0], out=from_dc[:, :, 0])
+    # per unit of dc (gates i, f, g) or of dh (gate o), the gradient of each gate's
+    # pre-activation: (g, c_prev, i, tanh c) times the activation's derivative, which is
+    # s (1 - s) for the sigmoid gates and 1 - g^2 for g
+    coef = xp.empty((t_len, 4, n, h), dtype=dt)
+    xp.subtract(1, acts, out=coef)
+    xp.multiply(coef, acts, out=coef)
+    g_, dg = acts[:, 2], coef[:, 2]
+    xp.multiply(g_, g_, out=dg)
+    xp.subtract(1, dg, out=dg)
+    xp.multiply(coef[:, 0], g_, out=coef[:, 0])
     first, rest, src = (t_len - 1, slice(0, t_len - 1), slice(1, t_len)) if reverse else \
         (0, slice(1, t_len), slice(0, t_len - 1))
-    xp.multiply(cs[src], deriv[rest, :, 1], out=from_dc[rest, :, 1])
-    xp.multiply(c0, deriv[first, :, 1], out=from_dc[first, :, 1])
-    xp.multiply(i_, deriv[:, :, 2], out=from_dc[:, :, 2])
-    # d pre-activation of o per unit of dh: tanh(c) * derivative; dc per unit of dh: o (1 - tc^2)
-    from_dh = xp.multiply(tcs, deriv[:, :, 3])
-    dc_dh = xp.multiply(tcs, tcs)
+    xp.multiply(coef[rest, 1], cs[src], out=coef[rest, 1])
+    xp.multiply(coef[first, 1], c0, out=coef[first, 1])
+    xp.multiply(dg, acts[:, 0], out=dg)
+    xp.multiply(coef[:, 3], tcs, out=coef[:, 3])
+    dc_dh = xp.multiply(tcs, tcs)                   # dc per unit of dh: o (1 - tanh(c)^2)
     xp.subtract(1, dc_dh, out=dc_dh)
-    xp.multiply(dc_dh, o_, out=dc_dh)
+    xp.multiply(dc_dh, acts[:, 3], out=dc_dh)
+    f_ = acts[:, 1]
 
     result = xp.empty((t_len + 1, n, 4 * h), dtype=dt)
-    d_gates = result[:t_len].reshape(t_len, n, 4, h)
+    d_gates = result[:t_len].reshape(t_len, n, 4, h).transpose(0, 2, 1, 3)   # gate-major
     rec = d_hn                                     # gradient reaching h_t from step t + 1
     rec_buf = xp.empty((n, h), dtype=dt)
     dh = xp.empty((n, h), dtype=dt)
     tmp = xp.empty((n, h), dtype=dt)
     dc = xp.empty((n, h), dtype=dt)
     xp.copyto(dc, d_cn)
-    dc3 = dc.reshape(n, 1, h)
     for t in (range(t_len) if reverse else range(t_len - 1, -1, -1)):
         xp.add(rec, d_out[t], out=dh)
         xp.multiply(dh, dc_dh[t], out=tmp)
         xp.add(dc, tmp, out=dc)
-        xp.multiply(dc3, from_dc[t], out=d_gates[t, :, :3])
-        xp.multiply(dh, from_dh[t], out=d_gates[t, :, 3])
+        xp.multiply(dc, coef[t, :3], out=d_gates[t, :3])
+        xp.multiply(dh, coef[t, 3], out=d_gates[t, 3])
         xp.multiply(dc, f_[t], out=dc)
         xp.matmul(result[t], w_hh, out=rec_buf)
         rec = rec_buf
