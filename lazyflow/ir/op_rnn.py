@@ -90,9 +90,8 @@ def _infer_lstm_seq_backward(inputs, attrs):
 def _unpack(packed):
     """Views of the packed activations: h, c, tanh(c) [T, N, H]; acts [T, 4, N, H]."""
     t_len, p, h = packed.shape
-    n = p // LSTM_PACK
-    acts = packed[:, 2 * n:6 * n].reshape(t_len, 4, n, h)
-    return packed[:, :n], packed[:, n:2 * n], acts, packed[:, 6 * n:]
+    planes = packed.reshape(t_len, LSTM_PACK, p // LSTM_PACK, h)   # only basic slicing below:
+    return planes[:, 0], planes[:, 1], planes[:, 2:6], planes[:, 6]  # views under CuPy too
 
 
 def _lstm_seq(gates, h0, c0, w_hh, reverse: bool = False, xp=np):
@@ -156,7 +155,7 @@ def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = Fals
     f_ = acts[:, 1]
 
     result = xp.empty((t_len + 1, n, 4 * h), dtype=dt)
-    d_gates = result[:t_len].reshape(t_len, n, 4, h).transpose(0, 2, 1, 3)   # gate-major
+    d_gates = result.reshape(t_len + 1, n, 4, h)[:t_len].transpose(0, 2, 1, 3)   # gate-major
     rec = d_hn                                     # gradient reaching h_t from step t + 1
     rec_buf = xp.empty((n, h), dtype=dt)
     dh = xp.empty((n, h), dtype=dt)
