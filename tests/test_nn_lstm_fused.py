@@ -233,3 +233,16 @@ def test_forward_then_barrier_then_backward():
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     for g, w in zip(got[1:], want[1:]):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_memory_planning_knows_the_results_are_fresh_arrays():
+    """Neither op returns a view of an input, so the planner may reuse (or donate) the buffers
+    of their inputs once those are dead."""
+    from lazyflow.passes.memory import fresh_result
+    xp, s, w = lf.zeros(3, N, 4 * H), lf.zeros(N, H), lf.zeros(4 * H, H)
+    packed = record("lstm_seq", (xp, s, s, w), {"reverse": False})
+    grads = record("lstm_seq_backward", (packed, lf.zeros(3, N, H), s, s, s, w),
+                   {"reverse": True})
+    assert fresh_result(packed._node) and fresh_result(grads._node)
+    out = OPS["lstm_seq"].impl(*(np.zeros(t.shape, np.float32) for t in (xp, s, s, w)))
+    assert out.base is None

@@ -178,7 +178,9 @@ def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = Fals
     return result
 
 
+# fresh_result: the result is always a new array, never a view of an input (memory planning may
+# reuse the inputs' buffers once they are dead)
 register(OpDef("lstm_seq", LINALG, _infer_lstm_seq, _lstm_seq, expensive=True,
-               differentiable=False))
+               differentiable=False, extra={"fresh_result": True}))
 register(OpDef("lstm_seq_backward", LINALG, _infer_lstm_seq_backward, _lstm_seq_backward,
-               expensive=True, differentiable=False))
+               expensive=True, differentiable=False, extra={"fresh_result": True}))
