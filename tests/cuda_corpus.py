@@ -179,6 +179,18 @@ def adam_update(make):
     return [p.detach() for p in ps]
 
 
+def lstm_step(make):
+    """Forward and backward of a bidirectional LSTM: the lstm_seq library ops read and write
+    buffers between generated kernels (views, broadcast gradients)."""
+    m = lf.nn.LSTM(3, 4, bidirectional=True, device=make(np.zeros(1, np.float32)).device)
+    m.load_state_dict({k: make(_x(tuple(v.shape), -0.5, 0.5, seed=40 + i))
+                       for i, (k, v) in enumerate(m.state_dict().items())})
+    x = make(_x((5, 2, 3), seed=50)).requires_grad_()
+    out, (h, c) = m(x)
+    (out.square().mean() + c.sum()).backward()
+    return [out.detach(), h.detach(), c.detach(), x.grad] + [p.grad for p in m.parameters()]
+
+
 CASES: dict = {}
 for _dt in FLOATS:
     CASES[f"unary-{_dt}"] = (unary(_dt), _dt)
@@ -194,6 +206,7 @@ CASES["full_reductions"] = (full_reductions, "float32")
 CASES["library"] = (library, "float32")
 CASES["mlp_step"] = (mlp_step, "float32")
 CASES["adam_update"] = (adam_update, "float32")
+CASES["lstm_step"] = (lstm_step, "float32")
 
 TOL = {"float32": (2e-5, 2e-6), "float64": (1e-11, 1e-12), "float16": (2e-3, 1e-3),
        "bfloat16": (1.6e-2, 1e-2), "int64": (0, 0)}

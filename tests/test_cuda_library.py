@@ -239,3 +239,26 @@ def test_out_of_range_indices_raise_on_the_device_path_too(op, args, attrs):
         OPS[op].impl(*args, **attrs)
     with pytest.raises(IndexError, match="out of bounds"):
         CUPY_LIBRARY[op][1](XP, *[_on_device(a) for a in args], **attrs)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_sequence_ops(reverse, dtype):
+    t, n, h = 5, 3, 4
+    gates, h0, c0, w = (_x(t, n, 4 * h, dtype=dtype), _x(n, h, dtype=dtype),
+                        _x(n, h, dtype=dtype), _x(4 * h, h, dtype=dtype) * 0.5)
+    _check("lstm_seq", [gates, h0, c0, w], reverse=reverse)
+    packed = OPS["lstm_seq"].impl(gates, h0, c0, w, reverse=reverse)
+    _check("lstm_seq_backward", [packed, _x(t, n, h, dtype=dtype), _x(n, h, dtype=dtype),
+                                 _x(n, h, dtype=dtype), c0, w], reverse=reverse)
+
+
+def test_an_lstm_training_step_plans_no_host_fallback():
+    m = lf.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    out, (h, c) = m(lf.tensor(_x(5, 2, 3)))
+    (out.square().mean() + c.sum()).backward()
+    code = inspect([out, h, c] + [p.grad for p in m.parameters()], backend="cuda").code
+    notes = [line for line in code.splitlines() if "library " in line and " via " in line]
+    ops = [line.split("library ")[1].split("(")[0] for line in notes]
+    assert ops.count("lstm_seq") == 4 and ops.count("lstm_seq_backward") == 4, ops
+    assert not [line for line in notes if "host numpy fallback" in line], notes

@@ -65,7 +65,7 @@ class FunctionNode(BackwardNode):
         self._init_common(edges)
         self.cls = cls
         self.ctx = ctx
-        self.outputs_meta = outputs_meta   # (shape, dtype) per output
+        self.outputs_meta = outputs_meta   # (shape, dtype, device) per output
         self.input_meta = input_meta       # (shape, dtype) per tensor input, None otherwise
 
     @property
@@ -83,9 +83,9 @@ class FunctionNode(BackwardNode):
     def apply_backward(self, g_out: list, create_graph: bool) -> tuple:
         from ..frontend.factories import zeros
         gs = []
-        for g, (shape, dt) in zip(g_out, self.outputs_meta):
+        for g, (shape, dt, dev) in zip(g_out, self.outputs_meta):
             if g is None and self.ctx.materialize_grads and dt is not None:
-                g = zeros(*shape, dtype=dt)
+                g = zeros(*shape, dtype=dt, device=dev)
             gs.append(g)
         res = self.cls.backward(self.ctx, *gs)
         if not isinstance(res, tuple):
@@ -188,7 +188,7 @@ class Function(metaclass=FunctionMeta):
         if not (GRAD.enabled and any(t._rg for t in tensor_args)):
             return outs
         edges = tuple(edge_of(a) if isinstance(a, Tensor) else None for a in args)
-        meta = [(tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None)
+        meta = [(tuple(o.shape), o.dtype, o.device) if isinstance(o, Tensor) else ((), None, None)
                 for o in outs_t]
         in_meta = [(tuple(a.shape), a.dtype) if isinstance(a, Tensor) else None for a in args]
         node = cls._backward_cls.__new__(cls._backward_cls)

@@ -7,6 +7,7 @@ from . import (  # noqa: F401 - each module registers its ops
     op_linalg,
     op_random,
     op_reduce,
+    op_rnn,
     op_row,
     op_shape,
 )

@@ -85,7 +85,7 @@ def fresh_result(n: Node) -> bool:
         return writes_out(n) or (opdef.ufunc is not None and not n.attrs) or \
             n.op in _FRESH_ELEMENTWISE
     if opdef.kind == LINALG:
-        return n.op in ("matmul", "matmul_t")
+        return n.op in ("matmul", "matmul_t") or opdef.extra.get("fresh_result", False)
     return opdef.kind in (ROW, REDUCTION)
 
 

@@ -1,7 +1,7 @@
 """Ops that run as library calls rather than generated kernels.
 
 matmul and einsum go to cuBLAS through `cupy.matmul` / `cupy.einsum`; a handful of other ops map
-onto CuPy array functions, and the sliding-window, indexing and sort ops run their registry
+onto CuPy array functions, and the sliding-window, indexing, sort and LSTM ops run their registry
 implementation itself with CuPy as the array module (those implementations take ``xp``).
 Everything else without a kernel template (linspace/eye, multinomial, ...) copies its inputs to
 the host, runs the registry's numpy implementation and copies the result back (as does a mapped
@@ -70,6 +70,8 @@ _SHARED = {
     "sort": "cupy.argsort (stable) + cupy.take_along_axis",
     "argsort": "cupy.argsort (stable)",
     "topk": "cupy.argsort (stable) + cupy.take",
+    "lstm_seq": "per step: cupy.matmul (cuBLAS) + in-place gate ufuncs",
+    "lstm_seq_backward": "per step: in-place gate ufuncs + cupy.matmul (cuBLAS)",
 }
 CUPY_LIBRARY.update({op: (what, _shared(op)) for op, what in _SHARED.items()})
 

@@ -15,6 +15,7 @@ import warnings
 import lazyflow as lf
 
 from ...autograd import Function
+from ...frontend.tensor import record
 from .._functional import core as F_core
 from .._functional.attention import _ChunkLast
 from ..parameter import Parameter
@@ -72,6 +73,17 @@ class _LSTMSequence(Function):
     def forward(ctx, xp, h0, c0, w_hh, w_hr, reverse: bool):
         hidden = c0.shape[-1]
         order = list(reversed(range(xp.shape[0]))) if reverse else list(range(xp.shape[0]))
+        ctx.order, ctx.reverse = order, bool(reverse)
+        ctx.fused = _fusable(xp, h0, c0, w_hh, w_hr)
+        ctx.save_for_backward(xp, h0, c0, w_hh, w_hr)
+        if ctx.fused:
+            # one lstm_seq op; outputs and saved activations are views of its packed result
+            packed = record("lstm_seq", (xp, h0, c0, w_hh), {"reverse": ctx.reverse})
+            ctx.packed = packed
+            batch = c0.shape[0]
+            last = packed.select(0, order[-1])
+            return (packed.narrow(1, 0, batch), last.narrow(0, 0, batch),
+                    last.narrow(0, batch, batch))
         # one sigmoid for all four gates: tanh(x) = 2 sigmoid(2x) - 1, so the g columns of the
         # pre-activations are doubled (in xp and W_hh, once per sequence) and mapped back
         scale = _gate_scale(hidden, xp)
@@ -93,14 +105,15 @@ class _LSTMSequence(Function):
             h = m if w_hr is None else lf.matmul(m, w_hr.t())
             saved.append((h_prev, c_prev, s, i, f, g, o, tc, m))
             outs[t] = h
-        ctx.order, ctx.steps_saved, ctx.scale = order, saved, scale
-        ctx.save_for_backward(xp, h0, c0, w_hh, w_hr)
+        ctx.steps_saved, ctx.scale = saved, scale
         return lf.stack(outs), h, c
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn):
         if lf.is_grad_enabled():
             return _lstm_backward_differentiable(ctx, d_out, d_hn, d_cn)
+        if ctx.fused:
+            return _lstm_backward_fused(ctx, d_out, d_hn, d_cn)
         _, _, _, w_hh, w_hr = ctx.saved_tensors
         # d gate pre-activation = d activation * k^2 s (1 - s), k = 2 on the g columns
         scale_sq = ctx.scale * ctx.scale
@@ -132,6 +145,41 @@ class _LSTMSequence(Function):
             d_w_hr = lf.matmul(lf.stack(d_h).reshape(n_steps * batch, -1).t(),
                                m.reshape(n_steps * batch, -1))
         return d_xp, dh, dc, d_w_hh, d_w_hr, None
+
+
+def _fusable(xp, h0, c0, w_hh, w_hr) -> bool:
+    """Whether the recurrence runs as the lstm_seq / lstm_seq_backward library ops: no
+    projection, and float32/float64 throughout (half precision keeps the per-step graph, whose
+    elementwise ops compute in float32)."""
+    dt = xp.dtype
+    return (w_hr is None and dt in (lf.float32, lf.float64) and h0.dtype == dt
+            and c0.dtype == dt and w_hh.dtype == dt)
+
+
+def _lstm_backward_fused(ctx, d_out, d_hn, d_cn):
+    """BPTT as one lstm_seq_backward op; the recurrent weight gradient is one GEMM over all
+    steps: d_xp^T (T*N, 4H) @ h_prev (T*N, H)."""
+    xp, h0, c0, w_hh, _ = ctx.saved_tensors
+    packed = ctx.packed
+    dt = packed.dtype
+    d_out, d_hn, d_cn = (g if g.dtype is dt else g.to(dt) for g in (d_out, d_hn, d_cn))
+    grads = record("lstm_seq_backward", (packed, d_out, d_hn, d_cn, c0, w_hh),
+                   {"reverse": ctx.reverse})
+    n_steps, batch, hidden = d_out.shape
+    d_xp = grads.narrow(0, 0, n_steps)
+    last = grads.select(0, n_steps)
+    d_w_hh = None
+    if ctx.needs_input_grad[3]:
+        hs = packed.narrow(1, 0, batch)
+        if n_steps == 1:
+            h_prev = h0.unsqueeze(0)
+        elif not ctx.reverse:
+            h_prev = lf.cat([h0.unsqueeze(0), hs.narrow(0, 0, n_steps - 1)])
+        else:
+            h_prev = lf.cat([hs.narrow(0, 1, n_steps - 1), h0.unsqueeze(0)])
+        d_w_hh = lf.matmul(d_xp.reshape(n_steps * batch, -1).t(),
+                           h_prev.reshape(n_steps * batch, -1))
+    return d_xp, last.narrow(1, 0, hidden), last.narrow(1, hidden, hidden), d_w_hh, None, None
 
 
 def _gate_scale(hidden: int, like):
@@ -203,7 +251,8 @@ def _rnn_forward(mode, x, hx, cx, weights, num_layers, bidirectional, dropout, t
         outs = []
         for d in range(dirs):
             k = layer * dirs + d
-            out, h, c = _run_direction(mode, x, hx[k], None if cx is None else cx[k], weights[k],
+            out, h, c = _run_direction(mode, x, hx.select(0, k),
+                                       None if cx is None else cx.select(0, k), weights[k],
                                        reverse=d == 1)
             outs.append(out)
             h_n.append(h)
@@ -211,7 +260,12 @@ def _rnn_forward(mode, x, hx, cx, weights, num_layers, bidirectional, dropout, t
         x = outs[0] if dirs == 1 else lf.cat(outs, dim=2)
         if dropout > 0 and training and layer < num_layers - 1:
             x = F_core.dropout(x, dropout)
-    return x, lf.stack(h_n), (None if cx is None else lf.stack(c_n))
+    return x, _stack(h_n), (None if cx is None else _stack(c_n))
+
+
+def _stack(states: list):
+    """The final states of every layer and direction, (L*D, N, H); one is just unsqueezed."""
+    return states[0].unsqueeze(0) if len(states) == 1 else lf.stack(states)
 
 
 # --- modules ---------------------------------------------------------------------------------
