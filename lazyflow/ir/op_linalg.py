@@ -56,6 +56,11 @@ def _infer_matmul(inputs, attrs):
 
 
 def _matmul(a, b):
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        # a stack of row blocks times one matrix is ONE GEMM over all rows: numpy would loop
+        # over the batch with a small GEMM each (a Linear on [B, S, F] input: 1.6 -> 1.25 ms)
+        out = _matmul(a.reshape(-1, a.shape[-1]), b)
+        return out.reshape(a.shape[:-1] + out.shape[-1:])
     if a.dtype == np.float16:
         return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
     return np.matmul(a, b)
