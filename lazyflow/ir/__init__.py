@@ -5,6 +5,7 @@ from . import (  # noqa: F401 - each module registers its ops
     op_elementwise,
     op_fusion,
     op_linalg,
+    op_optim,
     op_random,
     op_reduce,
     op_rnn,

@@ -9,9 +9,16 @@ does (the tensor object stays the same, so state dicts alias live state as in to
 
 from __future__ import annotations
 
-from ..frontend.tensor import Tensor
+from ..frontend.grad_state import GRAD
+from ..frontend.tensor import Tensor, make
+from ..ir import dtypes as D
+from ..ir.node import Node
+from ..ir.op_optim import packed_shape
+from ..runtime.live import track
 
-__all__ = ["lerp", "addcmul", "addcdiv", "assign"]
+__all__ = ["lerp", "addcmul", "addcdiv", "assign", "fusable", "fused_update"]
+
+_FUSED_DTYPES = (D.float32, D.float64)
 
 
 def lerp(start: Tensor, end: Tensor, weight: float) -> Tensor:
@@ -41,3 +48,63 @@ def assign(target: Tensor, value: Tensor) -> None:
     `value` was computed from `target` by elementwise ops, so it already has its shape, dtype
     and device: this is `copy_` without the conversions (the per-op cost users pay)."""
     target._assign(value)
+
+
+def fusable(*tensors: Tensor | None) -> bool:
+    """Whether a fused update op (`adam_update`, `sgd_update`) can replace the elementwise
+    formulation: float32/float64 values of one shape, dtype and device (half, bfloat16 and
+    complex parameters keep the elementwise ops)."""
+    first = tensors[0]
+    node = first._node
+    dt, shape, dev = node.dtype, node.shape, node.device
+    if dt not in _FUSED_DTYPES:
+        return False
+    for t in tensors[1:]:
+        if t is None:
+            return False
+        n = t._node
+        if n.dtype is not dt or n.shape != shape or n.device != dev:
+            return False
+    return True
+
+
+_SPECS: dict = {}
+
+
+def _slice_specs(shape: tuple, k: int) -> tuple:
+    """The `slice` attrs that take each of the k values out of a packed result."""
+    key = (shape, k)
+    specs = _SPECS.get(key)
+    if specs is None:
+        n = shape[0] if shape else 1
+        rest = tuple((0, d, 1) for d in shape[1:])
+        specs = _SPECS[key] = tuple(
+            (("spec", ((i * n, (i + 1) * n, 1),) + rest),) for i in range(k))
+    return specs
+
+
+def fused_update(op: str, tensors: tuple, scalars: tuple, attrs: tuple) -> None:
+    """Record fused update `op` on (param, grad, *state) once and write the new values into
+    the parameter and each state tensor (as `assign` does).
+
+    The op returns the values stacked along dim 0; each comes out as one `slice` node (a view
+    in the generated code; a 0-d parameter also needs a reshape). Nodes are built directly:
+    `fusable` has checked shapes, dtypes and devices, and this runs per parameter per step."""
+    ins = tuple(t._value() for t in tensors)
+    first = ins[0]
+    shape, dt, dev = first.shape, first.dtype, first.device
+    packed = Node(op, ins + tuple(scalars), attrs, packed_shape(shape, len(tensors) - 1), dt,
+                  dev)
+    targets = (tensors[0],) + tensors[2:]
+    fast = not GRAD.enabled
+    for target, spec in zip(targets, _slice_specs(shape, len(targets))):
+        node = Node("slice", (packed,), spec, shape or (1,), dt, dev)
+        if not shape:
+            node = Node("reshape", (node,), (("shape", ()),), (), dt, dev)
+        if fast and target._base is None:
+            target._check_inplace()
+            target._node = node
+            target._version += 1
+            track(target)
+        else:
+            assign(target, make(node))

@@ -6,7 +6,7 @@ from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
 from ..frontend.ops_math import maximum
 from ..frontend.tensor import Tensor
-from ._functional import addcmul, assign, lerp
+from ._functional import addcmul, assign, fusable, fused_update, lerp
 from .optimizer import (
     Optimizer,
     _as_float,
@@ -118,24 +118,34 @@ def _adam_group(opt: Adam, group: dict) -> None:
             state["exp_avg_sq"] = _state_like(p)
             if amsgrad:
                 state["max_exp_avg_sq"] = _state_like(p)
+        step = _next_step(state)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        vmax = state["max_exp_avg_sq"] if amsgrad else None
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        if fusable(p, g, exp_avg, exp_avg_sq, *((vmax,) if amsgrad else ())):
+            # one op per parameter (torch's _fused_adam_): the scalars are graph inputs
+            mode = "none" if wd == 0 else "decoupled" if decoupled else "l2"
+            tensors = (p, g, exp_avg, exp_avg_sq) + ((vmax,) if amsgrad else ())
+            scalars = (1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps, -step_size,
+                       1 - lr * wd if mode == "decoupled" else wd)
+            fused_update("adam_update", tensors, scalars,
+                         (("amsgrad", bool(amsgrad)), ("maximize", bool(maximize)),
+                          ("weight_decay", mode)))
+            continue
         if maximize:
             g = -g
-        step = _next_step(state)
         new_p = p
         if wd != 0:
             if decoupled:
                 new_p = p * (1 - lr * wd)
             else:
                 g = g + p * wd
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         assign(exp_avg, lerp(exp_avg, g, 1 - beta1))
         assign(exp_avg_sq, addcmul(exp_avg_sq * beta2, g, g, 1 - beta2))
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2 = 1 - beta2 ** step
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2 ** 0.5
         if amsgrad:
-            vmax = state["max_exp_avg_sq"]
             assign(vmax, maximum(vmax, exp_avg_sq))
             denom = vmax.sqrt() / bias_correction2_sqrt + eps
         else:

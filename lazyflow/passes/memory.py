@@ -81,6 +81,8 @@ def fresh_result(n: Node) -> bool:
     opdef = OPS.get(n.op)
     if opdef is None:
         return False
+    if opdef.extra.get("fresh"):      # e.g. the fused optimizer updates' packed results
+        return True
     if opdef.kind == ELEMENTWISE:
         return writes_out(n) or (opdef.ufunc is not None and not n.attrs) or \
             n.op in _FRESH_ELEMENTWISE

@@ -1,0 +1,178 @@
+"""Fused optimizer updates: one IR op per parameter instead of a dozen elementwise ops.
+
+torch's ``_fused_adam_`` updates a parameter and its state in place in one kernel. The IR has
+single-output values, so `adam_update` returns ONE packed array holding the new values stacked
+along dim 0 (``(k * n0, n1, ...)``, k = 3 or 4 with amsgrad; a 0-d parameter packs into
+``(k,)``) and the optimizer takes each one out as a `slice` (a view, no copy). Recording 1 + k
+nodes per parameter instead of ~13 keeps capture and hashing cheap, and the implementation
+below makes the minimum number of numpy passes, writing with ``out=`` into the packed result
+and one scratch buffer, in torch's order of operations (so values match the elementwise
+formulation bit for bit).
+
+Hyper-parameters are scalar *inputs* (never attrs), so a new learning rate or step count never
+recompiles; only the flags (amsgrad, maximize, the weight-decay mode) are attrs. Every
+implementation takes ``xp`` (the array module), so the CUDA backend runs it with CuPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import OTHER, OpDef, register
+
+__all__ = ["packed_shape", "ADAM_SLOTS", "SGD_SLOTS"]
+
+# weight-decay modes (attr `weight_decay`): none, L2 (added to the gradient), decoupled (AdamW)
+_WD_MODES = ("none", "l2", "decoupled")
+
+
+def packed_shape(shape: tuple, k: int) -> tuple:
+    """Shape of `k` values of `shape` stacked along dim 0 (what a fused update returns)."""
+    if not shape:
+        return (k,)
+    return (k * shape[0],) + tuple(shape[1:])
+
+
+def _pack(xp, like, k: int):
+    """The packed result and its k parts (contiguous views shaped like `like`)."""
+    out = xp.empty((k,) + like.shape, dtype=like.dtype)
+    return out, [out[i] for i in range(k)]
+
+
+def _lerp_into(xp, out, start, end, weight: float, dt) -> None:
+    """out = torch.lerp(start, end, weight) with torch's two branches (3 passes)."""
+    xp.subtract(end, start, out=out)
+    if abs(weight) < 0.5:
+        xp.multiply(out, dt(weight), out=out)
+        xp.add(start, out, out=out)
+    else:
+        xp.multiply(out, dt(1.0 - weight), out=out)
+        xp.subtract(end, out, out=out)
+
+
+def _grad(xp, param, grad, maximize: bool, weight_decay: str, wd, dt):
+    """The gradient the update uses: negated for maximize, plus p * wd for L2 weight decay."""
+    if maximize:
+        grad = xp.negative(grad)
+    if weight_decay == "l2":
+        t = xp.multiply(param, dt(wd))
+        xp.add(grad, t, out=t)
+        grad = t
+    return grad
+
+
+# ---------------------------------------------------------------------------------------- Adam
+# inputs: param, grad, exp_avg, exp_avg_sq[, max_exp_avg_sq], then the scalars
+ADAM_SLOTS = ("one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction2_sqrt", "eps",
+              "neg_step_size", "wd")
+
+
+def _adam_update(param, grad, exp_avg, exp_avg_sq, *rest, amsgrad=False, maximize=False,
+                 weight_decay="none", xp=np):
+    """torch's single-tensor Adam/AdamW step for one parameter; returns the packed
+    (param, exp_avg, exp_avg_sq[, max_exp_avg_sq]).
+
+    Scalars (graph inputs): 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2 ** step), eps,
+    -lr / (1 - beta1 ** step) and the weight-decay term (wd for L2, 1 - lr * wd decoupled)."""
+    if amsgrad:
+        vmax, *rest = rest
+    w1, b2, w2, bc2_sqrt, eps, neg_step_size, wd = rest
+    dt = param.dtype.type
+    g = _grad(xp, param, grad, maximize, weight_decay, wd, dt)
+    packed, parts = _pack(xp, param, 4 if amsgrad else 3)
+    new_p, m, v = parts[0], parts[1], parts[2]
+    # exp_avg.lerp_(grad, 1 - beta1)
+    _lerp_into(xp, m, exp_avg, g, w1, dt)
+    # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2); new_p is scratch here
+    xp.multiply(exp_avg_sq, dt(b2), out=v)
+    if w2 == 1:
+        xp.multiply(g, g, out=new_p)
+    else:
+        xp.multiply(g, dt(w2), out=new_p)
+        xp.multiply(new_p, g, out=new_p)
+    xp.add(v, new_p, out=v)
+    src = v
+    if amsgrad:
+        xp.maximum(vmax, v, out=parts[3])
+        src = parts[3]
+    # denom = (sqrt(v) / sqrt(bias_correction2)) + eps
+    denom = xp.sqrt(src)
+    xp.divide(denom, dt(bc2_sqrt), out=denom)
+    xp.add(denom, dt(eps), out=denom)
+    # param.addcdiv_(exp_avg, denom, value=-step_size), after param.mul_(1 - lr * wd) (AdamW)
+    xp.multiply(m, dt(neg_step_size), out=new_p)
+    xp.divide(new_p, denom, out=new_p)
+    if weight_decay == "decoupled":
+        xp.multiply(param, dt(wd), out=denom)
+        xp.add(denom, new_p, out=new_p)
+    else:
+        xp.add(param, new_p, out=new_p)
+    return packed.reshape(packed_shape(param.shape, len(parts)))
+
+
+def _infer_adam(inputs, attrs):
+    p = inputs[0]
+    k = 4 if attrs.get("amsgrad", False) else 3
+    nt = k + 1          # tensors: param, grad and the k - 1 state buffers
+    if attrs.get("weight_decay", "none") not in _WD_MODES:
+        raise ValueError(f"adam_update: unknown weight_decay mode {attrs['weight_decay']!r}")
+    if len(inputs) != nt + len(ADAM_SLOTS):
+        raise ValueError(f"adam_update takes {nt} tensors and {len(ADAM_SLOTS)} scalars")
+    for x in inputs[1:nt]:
+        if x.shape != p.shape or x.dtype is not p.dtype:
+            raise ValueError("adam_update: grad and state must match the parameter's shape "
+                             "and dtype")
+    return packed_shape(p.shape, k), p.dtype
+
+
+register(OpDef("adam_update", OTHER, _infer_adam, _adam_update, differentiable=False,
+               scalar_dtype="in", extra={"fresh": True}))
+
+
+# ---------------------------------------------------------------------------------------- SGD
+# inputs: param, grad, momentum_buffer, then the scalars
+SGD_SLOTS = ("wd", "momentum", "one_minus_dampening", "neg_lr")
+
+
+def _sgd_update(param, grad, buf, wd, momentum, one_minus_dampening, neg_lr, *,
+                maximize=False, weight_decay="none", nesterov=False, xp=np):
+    """torch's single-tensor SGD step with momentum for one parameter (the buffer already
+    exists); returns the packed (param, momentum_buffer).
+
+    Scalars (graph inputs): weight decay, momentum, 1 - dampening and -lr."""
+    dt = param.dtype.type
+    g = _grad(xp, param, grad, maximize, weight_decay, wd, dt)
+    packed, (new_p, new_buf) = _pack(xp, param, 2)
+    # buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+    xp.multiply(buf, dt(momentum), out=new_buf)
+    if one_minus_dampening == 1:
+        xp.add(new_buf, g, out=new_buf)
+    else:
+        xp.multiply(g, dt(one_minus_dampening), out=new_p)
+        xp.add(new_buf, new_p, out=new_buf)
+    # nesterov: grad = grad + momentum * buf, else grad = buf; then param.add_(grad, alpha=-lr)
+    if nesterov:
+        xp.multiply(new_buf, dt(momentum), out=new_p)
+        xp.add(g, new_p, out=new_p)
+        xp.multiply(new_p, dt(neg_lr), out=new_p)
+    else:
+        xp.multiply(new_buf, dt(neg_lr), out=new_p)
+    xp.add(param, new_p, out=new_p)
+    return packed.reshape(packed_shape(param.shape, 2))
+
+
+def _infer_sgd(inputs, attrs):
+    p = inputs[0]
+    if attrs.get("weight_decay", "none") not in ("none", "l2"):
+        raise ValueError(f"sgd_update: unknown weight_decay mode {attrs['weight_decay']!r}")
+    if len(inputs) != 3 + len(SGD_SLOTS):
+        raise ValueError(f"sgd_update takes 3 tensors and {len(SGD_SLOTS)} scalars")
+    for x in inputs[1:3]:
+        if x.shape != p.shape or x.dtype is not p.dtype:
+            raise ValueError("sgd_update: grad and momentum buffer must match the parameter's "
+                             "shape and dtype")
+    return packed_shape(p.shape, 2), p.dtype
+
+
+register(OpDef("sgd_update", OTHER, _infer_sgd, _sgd_update, differentiable=False,
+               scalar_dtype="in", extra={"fresh": True}))
