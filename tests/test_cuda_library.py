@@ -190,6 +190,25 @@ def test_sort_argsort_topk(dtype, descending):
     _check("topk", [x], k=3, dim=1, largest=descending)
 
 
+@pytest.mark.parametrize("shape", [(4, 3), (5,), ()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("attrs", [{}, {"amsgrad": True, "maximize": True},
+                                   {"weight_decay": "l2", "lerp_high": True, "square": True},
+                                   {"weight_decay": "decoupled"}])
+def test_adam_update(shape, dtype, attrs):
+    tensors = [_x(*shape, dtype=dtype) for _ in range(5 if attrs.get("amsgrad") else 4)]
+    tensors[3] = np.abs(tensors[3])
+    _check("adam_update", tensors + [0.1, 0.999, 0.001, 0.3, 1e-8, -0.01, 0.2], **attrs)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), ()])
+@pytest.mark.parametrize("attrs", [{}, {"nesterov": True, "weight_decay": "l2"},
+                                   {"maximize": True, "dampened": True}])
+def test_sgd_update(shape, attrs):
+    tensors = [_x(*shape) for _ in range(3)]
+    _check("sgd_update", tensors + [0.01, 0.9, 0.7, -0.1], **attrs)
+
+
 def test_scatters_cupy_cannot_do_fall_back_instead_of_failing():
     """cupyx has no multiplying scatter, and its atomics take only some dtypes: the shared
     helper says so before launching, and run_cupy then takes the host path (counted)."""

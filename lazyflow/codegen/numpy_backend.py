@@ -169,8 +169,9 @@ def count_kernels(g) -> int:
 
 
 def _typed_scalar_slots(g) -> dict:
-    """Scalar slots read only by elementwise ops, grouped by dtype: they are converted to numpy
-    scalars once per run (one array construction) instead of per ufunc call."""
+    """Scalar slots read only by elementwise ops (or ops that take typed scalars, like the fused
+    optimizer updates), grouped by dtype: they are converted to numpy scalars once per run (one
+    array construction) instead of per ufunc call."""
     users: dict = {}
     for n in g.nodes:
         for x in n.inputs:
@@ -181,7 +182,8 @@ def _typed_scalar_slots(g) -> dict:
         if n.op != "scalar":
             continue
         us = users.get(id(n), [])
-        if us and all(u.op == "fusion" or OPS[u.op].kind == "elementwise" for u in us):
+        if us and all(u.op == "fusion" or OPS[u.op].kind == "elementwise"
+                      or OPS[u.op].extra.get("typed_scalars") for u in us):
             groups.setdefault(n.dtype, []).append(n.attr("slot"))
     return groups
 

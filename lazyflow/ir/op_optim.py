@@ -36,26 +36,27 @@ def packed_shape(shape: tuple, k: int) -> tuple:
 def _pack(xp, like, k: int):
     """The packed result and its k parts (contiguous views shaped like `like`)."""
     out = xp.empty((k,) + like.shape, dtype=like.dtype)
-    return out, [out[i] for i in range(k)]
+    return out, [out[i, ...] for i in range(k)]     # `...`: 0-d views, not scalars
 
 
-def _lerp_into(xp, out, start, end, weight: float, dt) -> None:
-    """out = torch.lerp(start, end, weight) with torch's two branches (3 passes)."""
-    xp.subtract(end, start, out=out)
-    if abs(weight) < 0.5:
-        xp.multiply(out, dt(weight), out=out)
-        xp.add(start, out, out=out)
-    else:
-        xp.multiply(out, dt(1.0 - weight), out=out)
-        xp.subtract(end, out, out=out)
+def _scalars(xp, like, values) -> list:
+    """Scalar operands in the parameter's dtype. The numpy code generator passes 0-d arrays of
+    that dtype already (converted once per run for every op; the cheapest ufunc operands) and
+    numpy casts a Python float to the array's dtype the same way; other array modules get
+    explicit numpy scalars."""
+    if xp is np:
+        return values
+    dt = like.dtype.type
+    return [dt(v) for v in values]
 
 
-def _grad(xp, param, grad, maximize: bool, weight_decay: str, wd, dt):
+def _grad(xp, param, grad, maximize: bool, weight_decay: str, wd):
     """The gradient the update uses: negated for maximize, plus p * wd for L2 weight decay."""
+    # out= throughout: on 0-d arrays ufuncs would otherwise return scalars
     if maximize:
-        grad = xp.negative(grad)
+        grad = xp.negative(grad, out=xp.empty_like(grad))
     if weight_decay == "l2":
-        t = xp.multiply(param, dt(wd))
+        t = xp.multiply(param, wd, out=xp.empty_like(param))
         xp.add(grad, t, out=t)
         grad = t
     return grad
@@ -63,50 +64,58 @@ def _grad(xp, param, grad, maximize: bool, weight_decay: str, wd, dt):
 
 # ---------------------------------------------------------------------------------------- Adam
 # inputs: param, grad, exp_avg, exp_avg_sq[, max_exp_avg_sq], then the scalars
-ADAM_SLOTS = ("one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction2_sqrt", "eps",
+ADAM_SLOTS = ("lerp_weight", "beta2", "one_minus_beta2", "bias_correction2_sqrt", "eps",
               "neg_step_size", "wd")
 
 
 def _adam_update(param, grad, exp_avg, exp_avg_sq, *rest, amsgrad=False, maximize=False,
-                 weight_decay="none", xp=np):
+                 weight_decay="none", lerp_high=False, square=False, xp=np):
     """torch's single-tensor Adam/AdamW step for one parameter; returns the packed
     (param, exp_avg, exp_avg_sq[, max_exp_avg_sq]).
 
-    Scalars (graph inputs): 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2 ** step), eps,
-    -lr / (1 - beta1 ** step) and the weight-decay term (wd for L2, 1 - lr * wd decoupled)."""
+    Scalars (graph inputs): the lerp weight (1 - beta1, or beta1 when `lerp_high`: torch's
+    lerp takes its other branch from weight 0.5 on), beta2, 1 - beta2 (unused when `square`:
+    beta2 == 0 makes addcmul's value 1), sqrt(1 - beta2 ** step), eps, -lr / (1 - beta1 **
+    step) and the weight-decay term (wd for L2, 1 - lr * wd decoupled). The branches are attrs
+    because the elementwise formulation bakes them into its graph structure too."""
     if amsgrad:
         vmax, *rest = rest
-    w1, b2, w2, bc2_sqrt, eps, neg_step_size, wd = rest
-    dt = param.dtype.type
-    g = _grad(xp, param, grad, maximize, weight_decay, wd, dt)
+    w1, b2, w2, bc2_sqrt, eps, neg_step_size, wd = _scalars(xp, param, rest)
+    sub, mul, add = xp.subtract, xp.multiply, xp.add
+    g = grad if not (maximize or weight_decay == "l2") else \
+        _grad(xp, param, grad, maximize, weight_decay, wd)
     packed, parts = _pack(xp, param, 4 if amsgrad else 3)
     new_p, m, v = parts[0], parts[1], parts[2]
     # exp_avg.lerp_(grad, 1 - beta1)
-    _lerp_into(xp, m, exp_avg, g, w1, dt)
-    # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2); new_p is scratch here
-    xp.multiply(exp_avg_sq, dt(b2), out=v)
-    if w2 == 1:
-        xp.multiply(g, g, out=new_p)
+    sub(g, exp_avg, out=m)
+    mul(m, w1, out=m)
+    if lerp_high:
+        sub(g, m, out=m)
     else:
-        xp.multiply(g, dt(w2), out=new_p)
-        xp.multiply(new_p, g, out=new_p)
-    xp.add(v, new_p, out=v)
+        add(exp_avg, m, out=m)
+    # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2); new_p is scratch here
+    mul(exp_avg_sq, b2, out=v)
+    if square:
+        mul(g, g, out=new_p)
+    else:
+        mul(g, w2, out=new_p)
+        mul(new_p, g, out=new_p)
+    add(v, new_p, out=v)
     src = v
     if amsgrad:
-        xp.maximum(vmax, v, out=parts[3])
-        src = parts[3]
+        src = xp.maximum(vmax, v, out=parts[3])
     # denom = (sqrt(v) / sqrt(bias_correction2)) + eps
-    denom = xp.sqrt(src)
-    xp.divide(denom, dt(bc2_sqrt), out=denom)
-    xp.add(denom, dt(eps), out=denom)
+    denom = xp.sqrt(src, out=xp.empty_like(src))
+    xp.divide(denom, bc2_sqrt, out=denom)
+    add(denom, eps, out=denom)
     # param.addcdiv_(exp_avg, denom, value=-step_size), after param.mul_(1 - lr * wd) (AdamW)
-    xp.multiply(m, dt(neg_step_size), out=new_p)
+    mul(m, neg_step_size, out=new_p)
     xp.divide(new_p, denom, out=new_p)
     if weight_decay == "decoupled":
-        xp.multiply(param, dt(wd), out=denom)
-        xp.add(denom, new_p, out=new_p)
+        mul(param, wd, out=denom)
+        add(denom, new_p, out=new_p)
     else:
-        xp.add(param, new_p, out=new_p)
+        add(param, new_p, out=new_p)
     return packed.reshape(packed_shape(param.shape, len(parts)))
 
 
@@ -125,8 +134,10 @@ def _infer_adam(inputs, attrs):
     return packed_shape(p.shape, k), p.dtype
 
 
+# fresh: the result never aliases an input (memory planning); typed_scalars: the numpy code
+# generator hands the scalars over as 0-d arrays of the parameter's dtype
 register(OpDef("adam_update", OTHER, _infer_adam, _adam_update, differentiable=False,
-               scalar_dtype="in", extra={"fresh": True}))
+               scalar_dtype="in", extra={"fresh": True, "typed_scalars": True}))
 
 
 # ---------------------------------------------------------------------------------------- SGD
@@ -134,30 +145,33 @@ register(OpDef("adam_update", OTHER, _infer_adam, _adam_update, differentiable=F
 SGD_SLOTS = ("wd", "momentum", "one_minus_dampening", "neg_lr")
 
 
-def _sgd_update(param, grad, buf, wd, momentum, one_minus_dampening, neg_lr, *,
-                maximize=False, weight_decay="none", nesterov=False, xp=np):
+def _sgd_update(param, grad, buf, *scalars, maximize=False, weight_decay="none",
+                nesterov=False, dampened=False, xp=np):
     """torch's single-tensor SGD step with momentum for one parameter (the buffer already
     exists); returns the packed (param, momentum_buffer).
 
-    Scalars (graph inputs): weight decay, momentum, 1 - dampening and -lr."""
-    dt = param.dtype.type
-    g = _grad(xp, param, grad, maximize, weight_decay, wd, dt)
+    Scalars (graph inputs): weight decay, momentum, 1 - dampening (used when `dampened`) and
+    -lr."""
+    wd, momentum, one_minus_dampening, neg_lr = _scalars(xp, param, scalars)
+    mul, add = xp.multiply, xp.add
+    g = grad if not (maximize or weight_decay == "l2") else \
+        _grad(xp, param, grad, maximize, weight_decay, wd)
     packed, (new_p, new_buf) = _pack(xp, param, 2)
     # buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-    xp.multiply(buf, dt(momentum), out=new_buf)
-    if one_minus_dampening == 1:
-        xp.add(new_buf, g, out=new_buf)
+    mul(buf, momentum, out=new_buf)
+    if dampened:
+        mul(g, one_minus_dampening, out=new_p)
+        add(new_buf, new_p, out=new_buf)
     else:
-        xp.multiply(g, dt(one_minus_dampening), out=new_p)
-        xp.add(new_buf, new_p, out=new_buf)
+        add(new_buf, g, out=new_buf)
     # nesterov: grad = grad + momentum * buf, else grad = buf; then param.add_(grad, alpha=-lr)
     if nesterov:
-        xp.multiply(new_buf, dt(momentum), out=new_p)
-        xp.add(g, new_p, out=new_p)
-        xp.multiply(new_p, dt(neg_lr), out=new_p)
+        mul(new_buf, momentum, out=new_p)
+        add(g, new_p, out=new_p)
+        mul(new_p, neg_lr, out=new_p)
     else:
-        xp.multiply(new_buf, dt(neg_lr), out=new_p)
-    xp.add(param, new_p, out=new_p)
+        mul(new_buf, neg_lr, out=new_p)
+    add(param, new_p, out=new_p)
     return packed.reshape(packed_shape(param.shape, 2))
 
 
@@ -175,4 +189,4 @@ def _infer_sgd(inputs, attrs):
 
 
 register(OpDef("sgd_update", OTHER, _infer_sgd, _sgd_update, differentiable=False,
-               scalar_dtype="in", extra={"fresh": True}))
+               scalar_dtype="in", extra={"fresh": True, "typed_scalars": True}))

@@ -127,13 +127,18 @@ def _adam_group(opt: Adam, group: dict) -> None:
         bias_correction2_sqrt = bias_correction2 ** 0.5
         if fusable(p, g, exp_avg, exp_avg_sq, *((vmax,) if amsgrad else ())):
             # one op per parameter (torch's _fused_adam_): the scalars are graph inputs
+            # and the branches `lerp` and `addcmul` take are attrs (graph structure, as below)
             mode = "none" if wd == 0 else "decoupled" if decoupled else "l2"
             tensors = (p, g, exp_avg, exp_avg_sq) + ((vmax,) if amsgrad else ())
-            scalars = (1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps, -step_size,
+            weight = 1 - beta1
+            lerp_high = abs(weight) >= 0.5
+            scalars = (1.0 - weight if lerp_high else weight, beta2, 1 - beta2,
+                       bias_correction2_sqrt, eps, -step_size,
                        1 - lr * wd if mode == "decoupled" else wd)
             fused_update("adam_update", tensors, scalars,
                          (("amsgrad", bool(amsgrad)), ("maximize", bool(maximize)),
-                          ("weight_decay", mode)))
+                          ("weight_decay", mode), ("lerp_high", lerp_high),
+                          ("square", 1 - beta2 == 1)))
             continue
         if maximize:
             g = -g

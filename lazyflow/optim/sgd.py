@@ -74,11 +74,11 @@ def _sgd_group(opt: SGD, group: dict) -> None:
                 buf = state["momentum_buffer"] = _state_like(p)
             if buf is not None and fusable(p, g, buf):
                 # one op per parameter: the scalars are graph inputs (an lr schedule or a new
-                # momentum never recompiles)
+                # momentum never recompiles); whether to dampen is structure, as below
                 fused_update("sgd_update", (p, g, buf), (wd, momentum, 1 - dampening, -lr),
                              (("maximize", bool(maximize)),
                               ("weight_decay", "l2" if wd != 0 else "none"),
-                              ("nesterov", bool(nesterov))))
+                              ("nesterov", bool(nesterov)), ("dampened", dampening != 0)))
                 continue
         if maximize:
             g = -g
