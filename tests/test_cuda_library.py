@@ -201,14 +201,6 @@ def test_adam_update(shape, dtype, attrs):
     _check("adam_update", tensors + [0.1, 0.999, 0.001, 0.3, 1e-8, -0.01, 0.2], **attrs)
 
 
-@pytest.mark.parametrize("shape", [(4, 3), ()])
-@pytest.mark.parametrize("attrs", [{}, {"nesterov": True, "weight_decay": "l2"},
-                                   {"maximize": True, "dampened": True}])
-def test_sgd_update(shape, attrs):
-    tensors = [_x(*shape) for _ in range(3)]
-    _check("sgd_update", tensors + [0.01, 0.9, 0.7, -0.1], **attrs)
-
-
 def test_scatters_cupy_cannot_do_fall_back_instead_of_failing():
     """cupyx has no multiplying scatter, and its atomics take only some dtypes: the shared
     helper says so before launching, and run_cupy then takes the host path (counted)."""

@@ -1,7 +1,7 @@
-"""The fused optimizer updates (`adam_update`, `sgd_update`): one IR op per parameter on the
-CPU, bit-identical to the elementwise formulation they replace, matching torch, never
-recompiling when hyper-parameters or step counts change; the elementwise path stays where the
-fused op does not apply (half precision, CUDA)."""
+"""The fused Adam/AdamW update (`adam_update`): one IR op per parameter on the CPU,
+bit-identical to the elementwise formulation it replaces, matching torch, never recompiling
+when hyper-parameters or step counts change; the elementwise path stays where the fused op
+does not apply (half precision, CUDA)."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,6 @@ import torch
 
 import lazyflow as lf
 import lazyflow.optim.adam as lf_adam
-import lazyflow.optim.sgd as lf_sgd
 from lazyflow.ir import capture
 from lazyflow.ir.registry import OPS
 
@@ -25,12 +24,6 @@ ADAM_CASES = [
     ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.01, weight_decay=0.2, amsgrad=True, maximize=True)),
-]
-SGD_CASES = [
-    ("SGD", dict(lr=0.1, momentum=0.9)),
-    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.05)),
-    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
-    ("SGD", dict(lr=0.05, momentum=0.7, maximize=True)),
 ]
 SHAPES = [(4, 3), (3,), (), (2, 3, 2)]
 
@@ -61,13 +54,12 @@ def _trajectory(lib, name, kwargs, dtype=np.float32):
 
 
 def _elementwise(monkeypatch):
-    """Force the elementwise formulation (what the fused ops replace)."""
+    """Force the elementwise formulation (what the fused op replaces)."""
     monkeypatch.setattr(lf_adam, "fusable", lambda *a: False)
-    monkeypatch.setattr(lf_sgd, "fusable", lambda *a: False)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name,kwargs", ADAM_CASES + SGD_CASES)
+@pytest.mark.parametrize("name,kwargs", ADAM_CASES)
 def test_fused_update_is_bit_identical_to_the_elementwise_one_and_matches_torch(
         name, kwargs, dtype, monkeypatch):
     fused, fused_state = _trajectory(lf, name, kwargs, dtype)
@@ -102,7 +94,6 @@ def _pending_update(name, kwargs, dtype=np.float32):
 @pytest.mark.parametrize("name,kwargs,op,nstate", [
     ("Adam", dict(lr=0.01), "adam_update", 2),
     ("AdamW", dict(lr=0.01, amsgrad=True), "adam_update", 3),
-    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True), "sgd_update", 1),
 ])
 def test_one_fused_op_per_parameter(name, kwargs, op, nstate):
     params, state = _pending_update(name, kwargs)
@@ -119,35 +110,26 @@ def test_one_fused_op_per_parameter(name, kwargs, op, nstate):
 
 
 @pytest.mark.parametrize("name,kwargs", [("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
-                                         ("AdamW", dict(lr=0.01, weight_decay=0.1)),
-                                         ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1,
-                                                      weight_decay=0.01))])
+                                         ("AdamW", dict(lr=0.01, weight_decay=0.1))])
 def test_changing_hyper_parameters_and_step_counts_never_recompiles(name, kwargs):
     params = _init(lf, np.float32)
     opt = getattr(lf.optim, name)(params, **kwargs)
     grads = _grads(np.float32)
     for p, g in zip(params, grads[0]):
         p.grad = lf.tensor(g)
-    for _ in range(2):            # SGD with dampening starts its buffer by a clone: 2 programs
-        opt.step()
+    opt.step()
     compiles = lf.debug.counter_value("UncachedCompile")
     group = opt.param_groups[0]
     for i, lr in enumerate([0.5, 1e-4, 3.0, 0.02, 0.3]):
         group["lr"] = lr
-        if name == "SGD":
-            group["momentum"] = 0.5 + 0.1 * i
-            group["dampening"] = 0.05 * (i + 1)
-            group["weight_decay"] = 0.01 * (i + 1)
-        else:
-            group["betas"] = (0.6 + 0.07 * i, 0.99 - 0.01 * i)   # one lerp branch
-            group["eps"] = 10.0 ** -(i + 4)
-            group["weight_decay"] = 0.01 * (i + 1)
+        group["betas"] = (0.6 + 0.07 * i, 0.99 - 0.01 * i)   # one lerp branch
+        group["eps"] = 10.0 ** -(i + 4)
+        group["weight_decay"] = 0.01 * (i + 1)
         before = lf.debug.counter_value("Execute")
         opt.step()
         assert lf.debug.counter_value("Execute") == before + 1
     assert lf.debug.counter_value("UncachedCompile") == compiles
-    if name != "SGD":
-        assert {float(opt.state[p]["step"]) for p in params} == {7.0}
+    assert {float(opt.state[p]["step"]) for p in params} == {6.0}
 
 
 def test_parameters_with_different_step_counts_share_one_program():
@@ -165,12 +147,11 @@ def test_parameters_with_different_step_counts_share_one_program():
     assert [float(opt.state[p]["step"]) for p in params] == [3.0, 2.0, 2.0, 2.0]
 
 
-@pytest.mark.parametrize("name,kwargs", [("Adam", dict(lr=0.01)),
-                                         ("SGD", dict(lr=0.1, momentum=0.9))])
+@pytest.mark.parametrize("name,kwargs", [("Adam", dict(lr=0.01)), ("AdamW", dict(lr=0.01))])
 def test_half_precision_keeps_the_elementwise_update(name, kwargs):
     params, state = _pending_update(name, kwargs, np.float16)
     ir = lf.debug.inspect(*params, *state).optimized_ir
-    assert "adam_update" not in ir and "sgd_update" not in ir
+    assert "adam_update" not in ir
     assert all(p.dtype == lf.float16 for p in params)
 
 
@@ -185,15 +166,14 @@ def test_fused_ops_check_their_operands():
     p = np.zeros((2, 3), np.float32)
     assert _infer("adam_update", [p] * 4, 7) == ((6, 3), lf.float32)
     assert _infer("adam_update", [p] * 5, 7, amsgrad=True) == ((8, 3), lf.float32)
-    assert _infer("sgd_update", [p] * 3, 4) == ((4, 3), lf.float32)
     with pytest.raises(ValueError, match="must match"):
         _infer("adam_update", [p, p, p, np.zeros((3, 2), np.float32)], 7)
     with pytest.raises(ValueError, match="must match"):
-        _infer("sgd_update", [p, p, p.astype(np.float64)], 4)
+        _infer("adam_update", [p, p, p, p.astype(np.float64)], 7)
     with pytest.raises(ValueError, match="takes 4 tensors"):
         _infer("adam_update", [p] * 4, 3)
     with pytest.raises(ValueError, match="weight_decay"):
-        _infer("sgd_update", [p] * 3, 4, weight_decay="decoupled")
+        _infer("adam_update", [p] * 4, 7, weight_decay="l1")
 
 
 def test_packed_result_layout():

@@ -51,7 +51,7 @@ def assign(target: Tensor, value: Tensor) -> None:
 
 
 def fusable(*tensors: Tensor | None) -> bool:
-    """Whether a fused update op (`adam_update`, `sgd_update`) replaces the elementwise
+    """Whether a fused update op (`adam_update`) replaces the elementwise
     formulation: CPU float32/float64 values of one shape and dtype.
 
     Half, bfloat16 and complex parameters keep the elementwise ops. So do CUDA parameters:
@@ -93,7 +93,7 @@ def fused_update(op: str, tensors: tuple, scalars: tuple, attrs: tuple) -> None:
     The op returns the values stacked along dim 0; each comes out as one `slice` node (a view
     in the generated code; a 0-d parameter also needs a reshape). Nodes are built directly:
     `fusable` has checked shapes, dtypes and devices, and this runs per parameter per step."""
-    ins = tuple(t._value() for t in tensors)
+    ins = tuple([t._value() for t in tensors])
     first = ins[0]
     shape, dt, dev = first.shape, first.dtype, first.device
     packed = Node(op, ins + tuple(scalars), attrs, packed_shape(shape, len(tensors) - 1), dt,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
-from ._functional import assign, fusable, fused_update
+from ._functional import assign
 from .optimizer import Optimizer, _as_float, _check_flags, _state_like
 
 __all__ = ["SGD"]
@@ -65,6 +65,10 @@ def _sgd_group(opt: SGD, group: dict) -> None:
         g = p.grad
         if g is None:
             continue
+        if maximize:
+            g = -g
+        if wd != 0:
+            g = g + p * wd
         if momentum != 0:
             state = opt.state[p]
             buf = state.get("momentum_buffer")
@@ -72,19 +76,6 @@ def _sgd_group(opt: SGD, group: dict) -> None:
                 # torch starts the buffer at the gradient; momentum * 0 + g is that value, and
                 # recording it this way gives the first step the program of every later step
                 buf = state["momentum_buffer"] = _state_like(p)
-            if buf is not None and fusable(p, g, buf):
-                # one op per parameter: the scalars are graph inputs (an lr schedule or a new
-                # momentum never recompiles); whether to dampen is structure, as below
-                fused_update("sgd_update", (p, g, buf), (wd, momentum, 1 - dampening, -lr),
-                             (("maximize", bool(maximize)),
-                              ("weight_decay", "l2" if wd != 0 else "none"),
-                              ("nesterov", bool(nesterov)), ("dampened", dampening != 0)))
-                continue
-        if maximize:
-            g = -g
-        if wd != 0:
-            g = g + p * wd
-        if momentum != 0:
             if buf is None:
                 buf = g.detach().clone()
                 state["momentum_buffer"] = buf

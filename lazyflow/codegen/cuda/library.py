@@ -73,7 +73,6 @@ _SHARED = {
     "lstm_seq": "per step: cupy.matmul (cuBLAS) + in-place gate ufuncs",
     "lstm_seq_backward": "per step: in-place gate ufuncs + cupy.matmul (cuBLAS)",
     "adam_update": "CuPy elementwise passes into the packed (param, exp_avg, exp_avg_sq)",
-    "sgd_update": "CuPy elementwise passes into the packed (param, momentum_buffer)",
 }
 CUPY_LIBRARY.update({op: (what, _shared(op)) for op, what in _SHARED.items()})
 
