@@ -190,3 +190,29 @@ def test_packed_result_layout():
     np.testing.assert_array_equal(out[0:3], p1)
     np.testing.assert_array_equal(out[3:6], m1)
     np.testing.assert_array_equal(out[6:9], v1)
+
+
+def test_the_cuda_backend_runs_the_op_as_a_library_call(monkeypatch):
+    """Optimizers keep the elementwise update on CUDA (one multi-tensor kernel), but a graph
+    holding `adam_update` still runs there: a library call whose packed result is sliced."""
+    from lazyflow.runtime.cuda_emulation import emulated_cuda, emulation_available
+    if not emulation_available():
+        pytest.skip("CUDA emulator not installed")
+    want, _ = _trajectory(lf, "Adam", dict(lr=0.01, amsgrad=True))
+    monkeypatch.setattr(lf_adam, "fusable", lambda *a: a[0].dtype == lf.float32)
+    with emulated_cuda():
+        params = [p.to("cuda").detach().requires_grad_() for p in _init(lf, np.float32)]
+        opt = lf.optim.Adam(params, lr=0.01, amsgrad=True)
+        grads = _grads(np.float32)
+        for p, g in zip(params, grads[0]):
+            p.grad = lf.tensor(g, device="cuda")
+        opt.step(barrier=False)
+        assert "library adam_update(" in lf.debug.inspect(*params).code
+        lf.mark_step()
+        for gs in grads[1:]:
+            for p, g in zip(params, gs):
+                p.grad = lf.tensor(g, device="cuda")
+            opt.step()
+        got = [p.detach().cpu().numpy() for p in params]
+    for a, b in zip(got, want[-1]):
+        np.testing.assert_array_equal(a, b)

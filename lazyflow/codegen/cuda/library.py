@@ -72,7 +72,7 @@ _SHARED = {
     "topk": "cupy.argsort (stable) + cupy.take",
     "lstm_seq": "per step: cupy.matmul (cuBLAS) + in-place gate ufuncs",
     "lstm_seq_backward": "per step: in-place gate ufuncs + cupy.matmul (cuBLAS)",
-    "adam_update": "CuPy elementwise passes into the packed (param, exp_avg, exp_avg_sq)",
+    "adam_update": "CuPy elementwise passes into the packed (param, exp_avg, exp_avg_sq[, max])",
 }
 CUPY_LIBRARY.update({op: (what, _shared(op)) for op, what in _SHARED.items()})
 
