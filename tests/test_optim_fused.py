@@ -216,3 +216,28 @@ def test_the_cuda_backend_runs_the_op_as_a_library_call(monkeypatch):
         got = [p.detach().cpu().numpy() for p in params]
     for a, b in zip(got, want[-1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_fused_false_keeps_the_in_place_elementwise_update():
+    """fused=False: no `adam_update`; the elementwise update writes into donated state arrays
+    (what it always did; the fused op's packed result is a new array); same values."""
+    donations = {}
+    for fused in (None, False):
+        params = _init(lf, np.float32)[:2]
+        opt = lf.optim.Adam(params, lr=0.01, fused=fused)
+        for step, gs in enumerate(_grads(np.float32)):
+            for p, g in zip(params, gs):
+                p.grad = lf.tensor(g)
+            opt.step(barrier=False)
+            if step == 0:
+                ir = lf.debug.inspect(*params).optimized_ir
+                assert ("adam_update" in ir) == (fused is None)
+            lf.debug.reset_metrics()
+            lf.mark_step()
+        donations[fused] = lf.debug.counter_value("Donation")
+        assert opt.state_dict()["param_groups"][0]["fused"] is fused
+        if fused is None:
+            want = [p.detach().numpy() for p in params]
+    assert donations == {None: 0, False: donations[False]} and donations[False] >= 2
+    for got, exp in zip((p.detach().numpy() for p in params), want):
+        np.testing.assert_array_equal(got, exp)
