@@ -140,7 +140,7 @@ def _infer_adam(inputs, attrs):
     return packed_shape(p.shape, k), p.dtype
 
 
-# fresh: the result never aliases an input (memory planning); typed_scalars: the numpy code
+# fresh_result: the result never aliases an input (memory planning); typed_scalars: the numpy code
 # generator hands the scalars over as 0-d arrays of the parameter's dtype
 register(OpDef("adam_update", OTHER, _infer_adam, _adam_update, differentiable=False,
-               scalar_dtype="in", extra={"fresh": True, "typed_scalars": True}))
+               scalar_dtype="in", extra={"fresh_result": True, "typed_scalars": True}))

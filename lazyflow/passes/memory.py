@@ -81,13 +81,13 @@ def fresh_result(n: Node) -> bool:
     opdef = OPS.get(n.op)
     if opdef is None:
         return False
-    if opdef.extra.get("fresh"):      # e.g. the fused optimizer updates' packed results
+    if opdef.extra.get("fresh_result", False):   # library ops that say so (lstm_seq, adam_update)
         return True
     if opdef.kind == ELEMENTWISE:
         return writes_out(n) or (opdef.ufunc is not None and not n.attrs) or \
             n.op in _FRESH_ELEMENTWISE
     if opdef.kind == LINALG:
-        return n.op in ("matmul", "matmul_t") or opdef.extra.get("fresh_result", False)
+        return n.op in ("matmul", "matmul_t")
     return opdef.kind in (ROW, REDUCTION)
 
 
