@@ -241,3 +241,21 @@ def test_fused_false_keeps_the_in_place_elementwise_update():
     assert donations == {None: 0, False: donations[False]} and donations[False] >= 2
     for got, exp in zip((p.detach().numpy() for p in params), want):
         np.testing.assert_array_equal(got, exp)
+
+
+def test_large_parameters_keep_the_in_place_elementwise_update(monkeypatch):
+    """Above the fusion pass's blocking size a parameter's update stays elementwise (a blocked
+    in-place kernel: as fast, and no packed copy of parameter and state); smaller parameters
+    of the same optimizer use the fused op."""
+    from lazyflow.codegen import fused_runtime
+    monkeypatch.setattr(fused_runtime, "SMALL", 100)
+    rng = np.random.default_rng(5)
+    small = lf.tensor(rng.standard_normal((10, 10)).astype(np.float32), requires_grad=True)
+    big = lf.tensor(rng.standard_normal((11, 10)).astype(np.float32), requires_grad=True)
+    opt = lf.optim.Adam([small, big], lr=0.01)
+    for p in (small, big):
+        p.grad = lf.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32))
+    opt.step(barrier=False)
+    assert "adam_update" in lf.debug.inspect(small).optimized_ir
+    assert "adam_update" not in lf.debug.inspect(big).optimized_ir
+    lf.mark_step()
