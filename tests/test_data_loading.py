@@ -57,6 +57,48 @@ def test_tensor_dataset_batches_equal_torch(batch_size, drop_last):
                               drop_last=drop_last)) == len(want)
 
 
+def test_tensor_dataset_batches_skip_per_sample_tensors(monkeypatch):
+    """With default_collate and TensorDataset's own indexing, batches come straight from the
+    gathered columns (no sample tensors); a subclass that changes how samples are made, or a
+    custom collate_fn, still sees samples. Equal batches either way, shuffled like torch."""
+    from lazyflow.utils.data import _host
+
+    made = []
+    real = _host.host_gather
+    monkeypatch.setattr(_host, "host_gather", lambda *a: made.append(1) or real(*a))
+    import lazyflow.utils.data.dataset as ds_mod
+    monkeypatch.setattr(ds_mod, "host_gather", _host.host_gather)
+
+    class Doubled(lud.TensorDataset):
+        def __getitem__(self, i):
+            x, y = super().__getitem__(i)
+            return x * 2, y
+
+        def __getitems__(self, indices):
+            return [self[i] for i in indices]
+
+    g = lf.Generator().manual_seed(3)
+    fast = list(lud.DataLoader(lud.TensorDataset(*_xy(lf)), batch_size=5, shuffle=True,
+                               generator=g))
+    assert not made
+    custom = list(lud.DataLoader(lud.TensorDataset(*_xy(lf)), batch_size=5,
+                                 collate_fn=lambda b: lud.default_collate(b)))
+    assert made
+    doubled = list(lud.DataLoader(Doubled(*_xy(lf)), batch_size=5))
+    want = list(tud.DataLoader(tud.TensorDataset(*_xy(torch)), batch_size=5))
+    _same_structure(custom, want)
+    for (dx, dy), (wx, wy) in zip(doubled, want):
+        np.testing.assert_array_equal(dx.numpy(), wx.numpy() * 2)
+        np.testing.assert_array_equal(dy.numpy(), wy.numpy())
+    tg = torch.Generator().manual_seed(3)
+    shuffled = list(tud.DataLoader(tud.TensorDataset(*_xy(torch)), batch_size=5, shuffle=True,
+                                   generator=tg))
+    assert [len(b[0]) for b in fast] == [len(b[0]) for b in shuffled]
+    rows = np.concatenate([b[0].numpy() for b in fast])
+    np.testing.assert_array_equal(np.sort(rows[:, 0]), np.arange(23) * 3)
+    assert all(b[0]._pending_node() is None for b in fast)
+
+
 def test_loading_records_no_graph():
     ds = lud.TensorDataset(*_xy(lf))
     lf.debug.reset_metrics()

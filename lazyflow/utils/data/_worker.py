@@ -84,6 +84,19 @@ class ResumeIteration:
     seed: int | None = None
 
 
+def _default_collated(dataset, collate_fn, index):
+    """The batch straight from a TensorDataset's columns when the loader would make its samples
+    and collate them with `default_collate` unchanged (same values, no per-sample tensors)."""
+    from .collate import default_collate
+    from .dataset import TensorDataset
+    cls = type(dataset)
+    if (collate_fn is not default_collate or not isinstance(dataset, TensorDataset)
+            or cls.__getitem__ is not TensorDataset.__getitem__
+            or cls.__getitems__ is not TensorDataset.__getitems__):
+        return None
+    return dataset._default_collated(index)
+
+
 class MapFetcher:
     def __init__(self, dataset, auto_collation: bool, collate_fn, drop_last: bool) -> None:
         self.dataset = dataset
@@ -92,6 +105,9 @@ class MapFetcher:
 
     def fetch(self, index):
         if self.auto_collation:
+            batch = _default_collated(self.dataset, self.collate_fn, index)
+            if batch is not None:
+                return batch
             getitems = getattr(self.dataset, "__getitems__", None)
             data = getitems(index) if callable(getitems) else [self.dataset[i] for i in index]
         else:

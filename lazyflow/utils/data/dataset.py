@@ -11,7 +11,7 @@ from typing import Any
 
 from ...frontend.tensor import Tensor
 from ...runtime.sync import sync_nodes
-from ._host import host_gather, host_index, numpy_rng
+from ._host import host_batch, host_gather, host_index, numpy_rng
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "ConcatDataset",
            "ChainDataset", "Subset", "random_split"]
@@ -59,6 +59,12 @@ class TensorDataset(Dataset):
         """The samples at `indices` (what the DataLoader fetches per batch): one numpy gather
         per tensor, which `default_collate` then reuses instead of stacking sample by sample."""
         return host_gather(self.tensors, indices) or [self[i] for i in indices]
+
+    def _default_collated(self, indices: list) -> list | None:
+        """``default_collate(self.__getitems__(indices))`` without the per-sample tensors, or
+        None (the tensors are not host data): the DataLoader's path when nothing overrides
+        how samples are made or collated."""
+        return host_batch(self.tensors, indices)
 
     def __len__(self) -> int:
         return self.tensors[0].size(0)
