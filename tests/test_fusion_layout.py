@@ -84,3 +84,23 @@ def test_conv_relu_pool_training_block_matches_torch():
     want = _lenet_block(torch, xv, wv, bv, gv)
     for g, t in zip(got, want):
         assert_close(g, t, 1e-4, 1e-4)
+
+
+def test_blocked_size_group_on_a_permuted_input_runs_whole_array():
+    """Above the blocking size a group would run in row blocks of the logical domain (strided
+    in a permuted input); with one it runs whole-array in that layout instead, reductions
+    included, and a C-ordered input still takes the blocked kernel."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((6, 28, 28, 64)).astype(np.float32)
+    c = rng.standard_normal((64, 6, 28, 28)).astype(np.float32)
+    assert a.size > rt.SMALL
+    for x, xv in ((lf.tensor(a).permute(3, 0, 1, 2), a.transpose(3, 0, 1, 2)),
+                  (lf.tensor(c), c)):
+        g = lf.tensor(rng.standard_normal((64, 6, 28, 28)).astype(np.float32))
+        y = lf.where(x > 0, g, lf.tensor(0.0))
+        s = y.sum(dim=(0, 2, 3), keepdim=True)
+        code = lf.debug.inspect(y, s).code
+        assert "_lay is None:" in code and "KERNEL_" in code
+        want = np.where(xv > 0, g.numpy(), np.float32(0))
+        np.testing.assert_array_equal(y.numpy(), want)
+        assert_close(s, want.sum(axis=(0, 2, 3), keepdims=True, dtype=np.float64), 1e-3, 1e-5)
