@@ -164,3 +164,27 @@ def test_max_pool_backward_with_infinite_gradient():
         y.backward(lib.tensor([[[[float("inf"), 1.0], [2.0, 3.0]]]]))
         res[lib] = x.grad
     assert_close(res[lf], res[torch], 0, 0)
+
+
+def test_max_pool_tiled_backward_ties_and_nonfinite_gradients():
+    """kernel == stride, no padding (windows tile the input, the result is not zero-filled
+    first): tied windows (ReLU zeros), +-inf inputs, and inf/NaN upstream gradients reach
+    only each window's first maximum, as in torch; also with the input laid out batch-last."""
+    rng = np.random.default_rng(3)
+    xv = np.maximum(rng.standard_normal((4, 3, 6, 8)), 0).astype(np.float32)
+    xv[0, 0, :2, :2] = np.inf
+    xv[0, 1, :2, :2] = [[-np.inf, -np.inf], [-np.inf, -np.inf]]
+    xv[1, 2, 2:4, 2:4] = [[1.0, 2.0], [2.0, 2.0]]
+    gv = rng.standard_normal((4, 3, 3, 4)).astype(np.float32)
+    gv[0, 0, 0, 0], gv[0, 1, 0, 0], gv[2, 0, 1, 1] = np.inf, -np.inf, np.nan
+    for batch_last in (False, True):
+        res = {}
+        for lib in (torch, lf):
+            x = lib.tensor(np.ascontiguousarray(xv.transpose(1, 2, 3, 0)) if batch_last
+                           else xv, requires_grad=True)
+            xin = x.permute(3, 0, 1, 2) if batch_last else x
+            y = F(lib).max_pool2d(xin, 2)
+            y.backward(lib.tensor(gv))
+            res[lib] = (y, x.grad)
+        for got, want in zip(res[lf], res[torch]):
+            assert_close(got, want, 0, 0)

@@ -92,7 +92,6 @@ def out_targets(g, n: Node, plan) -> list:
 def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em, outs: list | None = None) -> None:
     """Emit `var = <outputs of fusion node n>` (a tuple when the group has several); output k
     is written into array `outs[k]` when given (it may be None at run time)."""
-    from .numpy_backend import emit_node
     _setup_ns(ns)
     body = n.attr("body")
     members = [m for m in body.nodes if m.op not in ("param", "constant")]
@@ -103,47 +102,109 @@ def emit_fusion(n: Node, names: dict, w, ns: dict, var: str, em, outs: list | No
     plan = make_plan(members, {id(o) for o in body.outputs})
     target = {id(o): t for o, t in zip(body.outputs, outs or ()) if t is not None}
     if numel(plan.domain) <= rt.SMALL or plan.rows <= 1 and not plan.flat:
-        pooled = _pooled_scratch(members, body, var)
-        bufs = sorted(set(pooled.values()), key=lambda b: int(b.rsplit("_", 1)[1]))
-        use_pool = numel(plan.domain) * 4 >= rt.POOL_MIN_BYTES   # small: np.empty is cheaper
-        spec = {b: m for m in members for b in [pooled.get(id(m))] if b}
-        if use_pool and bufs:
-            ns.setdefault("take", _take)
-            ns.setdefault("give", _give)
-        # small scratch outlives its group in the function's scope: later groups reuse it
-        spare = ns.setdefault("_inline_spare", {})
-        rename = {}
-        for b in bufs:
-            shape, dt = spec[b].shape, spec[b].dtype.np.name
-            if use_pool:
-                w(f"{b} = take({shape!r}, {dt!r})")
-            elif spare.get((shape, dt)):
-                rename[b] = spare[(shape, dt)].pop()
-            else:
-                w(f"{b} = np.empty({shape!r}, {dt!r})")
-        if rename:
-            pooled = {k: rename.get(b, b) for k, b in pooled.items()}
-        for k, m in enumerate(members):
-            name = f"{var}_{k}"
-            if m.op == "where" and _select_ok(m):
-                args = [_arg(x, local, em, True) for x in m.inputs]
-                expr = f"select_into({', '.join(args)}, np.empty({m.shape!r}, {_np_dtype(m)}))"
-                w(f"{name} = round_bf16({expr})" if _is_bf16(m) else f"{name} = {expr}")
-            else:
-                emit_node(m, local, w, ns, name, em, target.get(id(m)) or pooled.get(id(m)))
-            local[id(m)] = name
-        if use_pool and bufs:
-            w(f"give({', '.join(bufs)})")
-        elif bufs:
-            for b in bufs:
-                key = (spec[b].shape, spec[b].dtype.np.name)
-                spare.setdefault(key, []).append(rename.get(b, b))
-    else:
+        lay = _layout_var(n, body, members, plan, local, w, ns, var)
+        _emit_inline(n, body, members, plan, local, w, ns, var, em, target, lay)
+        _assign_outputs(body, local, w, var)
+        return
+    lay = _layout_var(n, body, members, plan, local, w, ns, var)
+    if lay is None:
         _emit_blocked(n, body, members, plan, local, w, ns, var, em, target)
+        _assign_outputs(body, local, w, var)
+        return
+    # blocks are rows of the logical domain, strided in a permuted input: when one comes in,
+    # run the group whole-array in its layout instead
+    w(f"if {lay} is None:")
+    w.indent()
+    blocked = dict(local)
+    _emit_blocked(n, body, members, plan, blocked, w, ns, var, em, target)
+    _assign_outputs(body, blocked, w, var)
+    w.dedent()
+    w("else:")
+    w.indent()
+    _emit_inline(n, body, members, plan, local, w, ns, var, em, target, lay)
+    _assign_outputs(body, local, w, var)
+    w.dedent()
+
+
+def _assign_outputs(body, local: dict, w, var: str) -> None:
     outs = [local[id(o)] for o in body.outputs]
     w(f"{var} = {outs[0]}" if len(outs) == 1 else f"{var} = ({', '.join(outs)})")
 
 
+def _emit_inline(n: Node, body, members: list, plan, local: dict, w, ns: dict, var: str, em,
+                 target: dict, lay) -> None:
+    """The group op by op on whole arrays (small domains, or a permuted input's layout)."""
+    from .numpy_backend import emit_node
+    pooled = _pooled_scratch(members, body, var)
+    bufs = sorted(set(pooled.values()), key=lambda b: int(b.rsplit("_", 1)[1]))
+    use_pool = numel(plan.domain) * 4 >= rt.POOL_MIN_BYTES   # small: np.empty is cheaper
+    spec = {b: m for m in members for b in [pooled.get(id(m))] if b}
+    if lay:     # full-size scratch follows the inputs' layout (np.empty, never pooled)
+        laid = {b for b in bufs if tuple(spec[b].shape) == tuple(plan.domain)}
+        bufs = [b for b in bufs if b not in laid]
+        for b in sorted(laid):
+            w(f"{b} = empty_in({tuple(plan.domain)!r}, {spec[b].dtype.np.name!r}, {lay})")
+    if use_pool and bufs:
+        ns.setdefault("take", _take)
+        ns.setdefault("give", _give)
+    # small scratch outlives its group in the function's scope: later groups reuse it
+    spare = ns.setdefault("_inline_spare", {})
+    rename = {}
+    for b in bufs:
+        shape, dt = spec[b].shape, spec[b].dtype.np.name
+        if use_pool:
+            w(f"{b} = take({shape!r}, {dt!r})")
+        elif spare.get((shape, dt)):
+            rename[b] = spare[(shape, dt)].pop()
+        else:
+            w(f"{b} = np.empty({shape!r}, {dt!r})")
+    if rename:
+        pooled = {k: rename.get(b, b) for k, b in pooled.items()}
+    for k, m in enumerate(members):
+        name = f"{var}_{k}"
+        full = lay and tuple(m.shape) == tuple(plan.domain)
+        if m.op == "where" and _select_ok(m):
+            args = [_arg(x, local, em, True) for x in m.inputs]
+            buf = (f"empty_in({m.shape!r}, {_np_dtype(m)}, {lay})" if full
+                   else f"np.empty({m.shape!r}, {_np_dtype(m)})")
+            expr = f"select_into({', '.join(args)}, {buf})"
+            w(f"{name} = round_bf16({expr})" if _is_bf16(m) else f"{name} = {expr}")
+        else:
+            out = target.get(id(m))
+            if out and full:    # the planned buffer is C-ordered: only when that fits
+                out = (f"({out} if {lay} is None else "
+                       f"empty_in({m.shape!r}, {m.dtype.np.name!r}, {lay}))")
+            emit_node(m, local, w, ns, name, em, out or pooled.get(id(m)))
+        local[id(m)] = name
+    if use_pool and bufs:
+        w(f"give({', '.join(bufs)})")
+    elif bufs:
+        for b in bufs:
+            key = (spec[b].shape, spec[b].dtype.np.name)
+            spare.setdefault(key, []).append(rename.get(b, b))
+
+
+LAYOUT_MIN = 1 << 16   # elements: below this a strided pass costs less than the check
+
+
+def _layout_var(n: Node, body, members: list, plan, local: dict, w, ns: dict, var: str):
+    """Name of a run-time layout (see fused_runtime.layout_of) of the group's full-size inputs,
+    emitted before the group, or None. A batch-last conv output comes in as a permuted
+    view: computing in its memory order streams it, and the consumers (pooling, the next
+    im2col, the permute + reshape before a weight-gradient GEMM) read the result in that
+    order too, instead of paying a transposing pass here and another one there."""
+    dom = tuple(plan.domain)
+    if numel(dom) < LAYOUT_MIN or len(dom) < 2 or any(_is_bf16(m) for m in members):
+        return None
+    params = [local[id(m)] for m in body.nodes
+              if m.op == "param" and tuple(m.shape) == dom]
+    if not params:
+        return None
+    ns.setdefault("layout_of", rt.layout_of)
+    ns.setdefault("empty_in", rt.empty_in)
+    lay = f"{var}_lay"
+    w(f"{lay} = layout_of({', '.join(params)})")
+    return lay
 
 
 def _take(shape, dtype):

@@ -14,8 +14,9 @@ import numpy as np
 
 from ..runtime.buffers import give, take
 
-__all__ = ["BlockedKernel", "select_into", "softmax_into", "log_softmax_into", "round_bf16_",
-           "combine", "BLOCK", "SMALL", "THREAD_MIN", "num_threads"]
+__all__ = ["BlockedKernel", "select_into", "layout_of", "empty_in", "softmax_into",
+           "log_softmax_into", "round_bf16_", "combine",
+           "BLOCK", "SMALL", "THREAD_MIN", "num_threads"]
 
 BLOCK = int(os.environ.get("LAZYFLOW_FUSION_BLOCK", "131072"))  # elements per block
 SMALL = int(os.environ.get("LAZYFLOW_FUSION_SMALL", "262144"))  # at most this: no blocking
@@ -38,6 +39,26 @@ def _executor() -> ThreadPoolExecutor:
         _pool[:] = [(pid, ThreadPoolExecutor(max_workers=1,
                                              thread_name_prefix="lazyflow-fused"))]
     return _pool[0][1]
+
+
+def layout_of(*arrays):
+    """(order, inverse) of the first array that is a permutation of a C-contiguous array
+    (a batch-last conv output seen as [N, C, H, W]), or None when all are C-ordered."""
+    for a in arrays:
+        if type(a) is not np.ndarray or a.flags.c_contiguous:
+            continue
+        order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+        if a.transpose(order).flags.c_contiguous:
+            return tuple(order), tuple(int(i) for i in np.argsort(order))
+    return None
+
+
+def empty_in(shape: tuple, dtype, layout):
+    """np.empty(shape, dtype) laid out in memory in `layout` (from layout_of; None: C order)."""
+    if layout is None:
+        return np.empty(shape, dtype)
+    order, inverse = layout
+    return np.empty([shape[i] for i in order], dtype).transpose(inverse)
 
 
 def softmax_into(x, dim: int, out):

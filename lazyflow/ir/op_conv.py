@@ -161,11 +161,12 @@ def _dim_order(a) -> list:
     return sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
 
 
-def _zeros_in_layout(shape: tuple, like, dtype, xp=np):
+def _zeros_in_layout(shape: tuple, like, dtype, xp=np, empty: bool = False):
     """Zeros of `shape` laid out in memory in the same dim order as `like` (a conv output may
-    be batch-last in memory): elementwise passes that mix the two then stream both."""
+    be batch-last in memory): elementwise passes that mix the two then stream both. With
+    `empty` the buffer is left unfilled (the caller writes every element)."""
     order = _dim_order(like)
-    buf = xp.zeros([shape[i] for i in order], dtype)
+    buf = (xp.empty if empty else xp.zeros)([shape[i] for i in order], dtype)
     return buf.transpose(_inverse(order))
 
 
@@ -234,7 +235,11 @@ def _window_max_grad(x, out, g, size, kernel, dilation, stride, padding, xp=np):
     disjoint = all(s >= d * (k - 1) + 1 for k, d, s in zip(kernel, dilation, stride))
     xpad = _padded(x, n, padding, _low(x.dtype), 0, xp)
     padded = tuple(sz + lo + max(hi, 0) for sz, (lo, hi) in zip(size, padding))
-    res = _zeros_in_layout(g.shape[:nl] + padded, x, g.dtype, xp)
+    # windows that tile the input exactly write every element once: no zero-filling pass
+    tiled = disjoint and all(d == 1 and s == k and lo == 0 and hi == 0 and o * k == sz
+                             for k, d, s, (lo, hi), o, sz in zip(kernel, dilation, stride,
+                                                                 padding, outs, size))
+    res = _zeros_in_layout(g.shape[:nl] + padded, x, g.dtype, xp, empty=tiled)
     pre = (slice(None),) * nl
     zero = xp.zeros((), g.dtype)
     g = _in_layout(g, out, xp)
@@ -255,7 +260,9 @@ def _window_max_grad(x, out, g, size, kernel, dilation, stride, padding, xp=np):
                 xp.multiply(g, m, out=res[sl])
             else:
                 res[sl] += g * m
-        else:           # inf/NaN gradients must not leak into non-maximal elements (inf * 0)
+        elif tiled:     # inf/NaN gradients must not leak into non-maximal elements (inf * 0)
+            res[sl] = xp.where(m, g, zero)
+        else:
             res[sl] += xp.where(m, g, zero)
     crop = tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(size, padding))
     return res[pre + crop]
