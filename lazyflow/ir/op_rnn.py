@@ -15,9 +15,10 @@ lstm_seq(xp[T, N, 4H], h0[N, H], c0[N, H], w_hh[4H, H], reverse) -> packed[T, 7N
     planes: h_t, c_t, the activations i, f, g, o, and tanh(c_t). Every per-step array is
     contiguous (numpy's strided loops over runs of H cost 2-4x more per element). The IR has
     single-output nodes: the caller slices the outputs (packed[:, :N] is the output sequence).
-lstm_seq_backward(packed, d_out[T, N, H], d_hn[N, H], d_cn[N, H], c0[N, H], w_hh, reverse)
-    -> [T + 1, N, 4H]: rows :T are the gradients of the gate pre-activations (= of xp), row T
-    holds [dh0 | dc0 | 0 ...]. The weight gradient d_xp^T h_prev is left to one caller GEMM.
+lstm_seq_backward(packed, d_out[T, N, H], d_hn[N, H], d_cn[N, H], c0[N, H], w_hh, reverse,
+                  h0_grad) -> [T + 1, N, 4H]: rows :T are the gradients of the gate
+    pre-activations (= of xp), row T holds [dh0 | dc0 | 0 ...] (dh0 zero without h0_grad).
+    The weight gradient d_xp^T h_prev is left to one caller GEMM.
 """
 
 from __future__ import annotations
@@ -132,9 +133,12 @@ def _lstm_seq(gates, h0, c0, w_hh, reverse: bool = False, xp=np):
     return packed
 
 
-def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = False, xp=np):
+def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = False,
+                       h0_grad: bool = True, xp=np):
     """Backpropagation through time. Everything that does not depend on the recurrent gradient
-    is computed for all steps at once; the per-step loop is one GEMM and 6 elementwise calls."""
+    is computed for all steps at once; the per-step loop is one GEMM and 6 elementwise calls.
+    Without `h0_grad` (h0 needs no gradient, as for the default zero state) the last step's
+    GEMM, which only feeds dh0, is skipped and the dh0 block is zero."""
     t_len, p, h = packed.shape
     n = p // LSTM_PACK
     dt = packed.dtype
@@ -171,17 +175,22 @@ def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = Fals
     matmul, add, multiply = xp.dot, xp.add, xp.multiply
     coef_dc, coef_dh = coef[:, :3], coef[:, 3]
     d_dc, d_dh = d_gates[:, :3], d_gates[:, 3]
-    for t in (range(t_len) if reverse else range(t_len - 1, -1, -1)):
+    order = range(t_len) if reverse else range(t_len - 1, -1, -1)
+    for t in order:
         add(rec, d_out[t], out=dh)
         multiply(dh, dc_dh[t], out=tmp)
         add(dc, tmp, out=dc)
         multiply(dc, coef_dc[t], out=d_dc[t])
         multiply(dh, coef_dh[t], out=d_dh[t])
         multiply(dc, f_[t], out=dc)
-        matmul(result[t], w_hh, out=rec_buf)
-        rec = rec_buf
+        if h0_grad or t != order[-1]:
+            matmul(result[t], w_hh, out=rec_buf)
+            rec = rec_buf
     last = result[t_len]
-    xp.copyto(last[:, :h], rec)
+    if h0_grad:
+        xp.copyto(last[:, :h], rec)
+    else:
+        last[:, :h] = 0
     xp.copyto(last[:, h:2 * h], dc)
     last[:, 2 * h:] = 0
     return result

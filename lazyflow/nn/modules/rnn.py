@@ -164,7 +164,7 @@ def _lstm_backward_fused(ctx, d_out, d_hn, d_cn):
     dt = packed.dtype
     d_out, d_hn, d_cn = (g if g.dtype is dt else g.to(dt) for g in (d_out, d_hn, d_cn))
     grads = record("lstm_seq_backward", (packed, d_out, d_hn, d_cn, c0, w_hh),
-                   {"reverse": ctx.reverse})
+                   {"reverse": ctx.reverse, "h0_grad": bool(ctx.needs_input_grad[1])})
     n_steps, batch, hidden = d_out.shape
     d_xp = grads.narrow(0, 0, n_steps)
     last = grads.select(0, n_steps)
