@@ -138,8 +138,10 @@ def test_backward_without_h0_grad_skips_only_dh0(reverse):
 
 
 def test_default_state_records_no_h0_gradient():
+    """The default zero state: no dh0 GEMM, and the weight gradient skips the first step's rows
+    (h0 = 0) instead of concatenating h0 to the outputs; torch parity: test_module_parity."""
     ir = _training_graph(3).optimized_ir
-    assert "h0_grad=False" in ir
+    assert "h0_grad=False" in ir and "cat(" not in ir
     mod = lf.nn.LSTM(I, H)
     h0 = lf.zeros(1, N, H, requires_grad=True)
     out, _ = mod(lf.randn(3, N, I), (h0, lf.zeros(1, N, H)))
