@@ -5,6 +5,7 @@ import pytest
 from parity import check, check_raises
 
 import lazyflow as lf
+from lazyflow.ir.registry import OPS
 
 MATMUL = [
     ((3, 4), (4, 5)), ((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 5)), ((2, 3, 4), (4, 5)),
@@ -145,3 +146,26 @@ def test_norms():
     check(lambda t, x: x.norm(2), [(3, 4)], lib=True, noncontig=True)
     check(lambda t, x: t.linalg.vector_norm(x), [(0, 3)], lib=True, forward_only=True)
     check(lambda t, x: t.linalg.vector_norm(x, dtype=t.float64), [(3, 4)], lib=True)
+
+
+@pytest.mark.parametrize("perm", [(1, 0, 2), (2, 0, 1, 3), (0, 2, 1, 3)], ids=str)
+def test_matmul_permuted_rows_times_matrix(perm):
+    """A permuted view of contiguous rows (a batch_first sequence read time-major) times a
+    matrix: torch's values and gradients."""
+    shape = (3, 4, 5) if len(perm) == 3 else (2, 3, 4, 5)
+    check(lambda a, b: a.permute(*perm) @ b, [shape, (5, 6)], atol=1e-5)
+
+
+def test_matmul_impl_runs_permuted_rows_as_one_gemm():
+    """The numpy impl multiplies such a view in memory order (one GEMM, no per-batch loop or
+    copy) and returns the product permuted back, equal to numpy's batched matmul."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((16, 32, 64)).astype(np.float32)
+    a, b = base.transpose(1, 0, 2), rng.standard_normal((64, 8)).astype(np.float32)
+    got = OPS["matmul"].impl(a, b)
+    assert got.shape == (32, 16, 8)
+    np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-5, atol=1e-5)
+    assert got.transpose(1, 0, 2).flags.c_contiguous     # computed in base's row order
+    sliced = base[:, ::2].transpose(1, 0, 2)             # rows not evenly spaced: numpy's path
+    np.testing.assert_allclose(OPS["matmul"].impl(sliced, b), np.matmul(sliced, b), rtol=1e-5,
+                               atol=1e-5)

@@ -119,6 +119,36 @@ def test_ops_match_a_step_by_step_reference(reverse, t_len):
     assert not got[t_len, :, 2 * H:].any()
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_backward_without_h0_grad_skips_only_dh0(reverse):
+    """h0_grad=False (h0 needs no gradient) leaves out the last step's GEMM: every other
+    gradient is unchanged, the dh0 block is zero."""
+    rng = np.random.default_rng(13)
+    xp = rng.uniform(-2, 2, (5, N, 4 * H))
+    h0, c0, d_hn, d_cn = (rng.uniform(-1, 1, (N, H)) for _ in range(4))
+    w_hh = rng.uniform(-0.5, 0.5, (4 * H, H))
+    d_out = rng.uniform(-1, 1, (5, N, H))
+    packed = OPS["lstm_seq"].impl(xp, h0, c0, w_hh, reverse=reverse)
+    args = (packed, d_out, d_hn, d_cn, c0, w_hh)
+    full = OPS["lstm_seq_backward"].impl(*args, reverse=reverse)
+    got = OPS["lstm_seq_backward"].impl(*args, reverse=reverse, h0_grad=False)
+    np.testing.assert_array_equal(got[:5], full[:5])
+    np.testing.assert_array_equal(got[5, :, H:], full[5, :, H:])
+    assert not got[5, :, :H].any() and full[5, :, :H].any()
+
+
+def test_default_state_records_no_h0_gradient():
+    """The default zero state: no dh0 GEMM, and the weight gradient skips the first step's rows
+    (h0 = 0) instead of concatenating h0 to the outputs; torch parity: test_module_parity."""
+    ir = _training_graph(3).optimized_ir
+    assert "h0_grad=False" in ir and "cat(" not in ir
+    mod = lf.nn.LSTM(I, H)
+    h0 = lf.zeros(1, N, H, requires_grad=True)
+    out, _ = mod(lf.randn(3, N, I), (h0, lf.zeros(1, N, H)))
+    out.sum().backward()
+    assert "h0_grad=True" in lf.debug.inspect(h0.grad).optimized_ir
+
+
 def test_ops_take_broadcast_gradients_and_keep_float32():
     """An expanded (stride-0) output gradient, as from out.sum(), reads like a dense one."""
     rng = np.random.default_rng(12)

@@ -15,9 +15,10 @@ lstm_seq(xp[T, N, 4H], h0[N, H], c0[N, H], w_hh[4H, H], reverse) -> packed[T, 7N
     planes: h_t, c_t, the activations i, f, g, o, and tanh(c_t). Every per-step array is
     contiguous (numpy's strided loops over runs of H cost 2-4x more per element). The IR has
     single-output nodes: the caller slices the outputs (packed[:, :N] is the output sequence).
-lstm_seq_backward(packed, d_out[T, N, H], d_hn[N, H], d_cn[N, H], c0[N, H], w_hh, reverse)
-    -> [T + 1, N, 4H]: rows :T are the gradients of the gate pre-activations (= of xp), row T
-    holds [dh0 | dc0 | 0 ...]. The weight gradient d_xp^T h_prev is left to one caller GEMM.
+lstm_seq_backward(packed, d_out[T, N, H], d_hn[N, H], d_cn[N, H], c0[N, H], w_hh, reverse,
+                  h0_grad) -> [T + 1, N, 4H]: rows :T are the gradients of the gate
+    pre-activations (= of xp), row T holds [dh0 | dc0 | 0 ...] (dh0 zero without h0_grad).
+    The weight gradient d_xp^T h_prev is left to one caller GEMM.
 """
 
 from __future__ import annotations
@@ -100,35 +101,44 @@ def _lstm_seq(gates, h0, c0, w_hh, reverse: bool = False, xp=np):
     t_len, n, g4 = gates.shape
     h = g4 // 4
     packed = xp.empty((t_len, LSTM_PACK * n, h), dtype=gates.dtype)
-    hs, cs, acts, tcs = _unpack(packed)
     pre = xp.empty((n, g4), dtype=gates.dtype)      # gate pre-activations of one step
     pre4 = pre.reshape(n, 4, h).transpose(1, 0, 2)   # ... seen gate-major
     ig = xp.empty((n, h), dtype=gates.dtype)
     w_t = w_hh.T
+    pre_g = pre4[2]
+    planes = packed.reshape(t_len, LSTM_PACK, n, h)
+    # ~20 calls per step: locals and one unpacking of the step's planes keep Python's share low
+    # dot: for 2-D operands the same BLAS GEMM as matmul, with less dispatch per call
+    matmul, add, multiply, tanh = xp.dot, xp.add, xp.multiply, xp.tanh
     h_prev, c_prev = h0, c0
     for t in (range(t_len - 1, -1, -1) if reverse else range(t_len)):
-        a, c, tc = acts[t], cs[t], tcs[t]
-        xp.matmul(h_prev, w_t, out=pre)
-        xp.add(pre, gates[t], out=pre)
+        step = planes[t]
+        ht, c, i, f, g, o, tc = step
+        a = step[2:6]
+        matmul(h_prev, w_t, out=pre)
+        add(pre, gates[t], out=pre)
         # sigmoid(x) = (1 + tanh(x / 2)) / 2 on all four gates: never overflows, and tanh is
         # the cheapest transcendental numpy has (half the time of exp) ...
-        xp.multiply(pre4, 0.5, out=a)
-        xp.tanh(a, out=a)
-        xp.multiply(a, 0.5, out=a)
-        xp.add(a, 0.5, out=a)
-        xp.tanh(pre4[2], out=a[2])                 # ... then g is a tanh
-        xp.multiply(a[1], c_prev, out=c)
-        xp.multiply(a[0], a[2], out=ig)
-        xp.add(c, ig, out=c)
-        xp.tanh(c, out=tc)
-        xp.multiply(a[3], tc, out=hs[t])
-        h_prev, c_prev = hs[t], c
+        multiply(pre4, 0.5, out=a)
+        tanh(a, out=a)
+        multiply(a, 0.5, out=a)
+        add(a, 0.5, out=a)
+        tanh(pre_g, out=g)                         # ... then g is a tanh
+        multiply(f, c_prev, out=c)
+        multiply(i, g, out=ig)
+        add(c, ig, out=c)
+        tanh(c, out=tc)
+        multiply(o, tc, out=ht)
+        h_prev, c_prev = ht, c
     return packed
 
 
-def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = False, xp=np):
+def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = False,
+                       h0_grad: bool = True, xp=np):
     """Backpropagation through time. Everything that does not depend on the recurrent gradient
-    is computed for all steps at once; the per-step loop is one GEMM and 6 elementwise calls."""
+    is computed for all steps at once; the per-step loop is one GEMM and 6 elementwise calls.
+    Without `h0_grad` (h0 needs no gradient, as for the default zero state) the last step's
+    GEMM, which only feeds dh0, is skipped and the dh0 block is zero."""
     t_len, p, h = packed.shape
     n = p // LSTM_PACK
     dt = packed.dtype
@@ -162,17 +172,25 @@ def _lstm_seq_backward(packed, d_out, d_hn, d_cn, c0, w_hh, reverse: bool = Fals
     tmp = xp.empty((n, h), dtype=dt)
     dc = xp.empty((n, h), dtype=dt)
     xp.copyto(dc, d_cn)
-    for t in (range(t_len) if reverse else range(t_len - 1, -1, -1)):
-        xp.add(rec, d_out[t], out=dh)
-        xp.multiply(dh, dc_dh[t], out=tmp)
-        xp.add(dc, tmp, out=dc)
-        xp.multiply(dc, coef[t, :3], out=d_gates[t, :3])
-        xp.multiply(dh, coef[t, 3], out=d_gates[t, 3])
-        xp.multiply(dc, f_[t], out=dc)
-        xp.matmul(result[t], w_hh, out=rec_buf)
-        rec = rec_buf
+    matmul, add, multiply = xp.dot, xp.add, xp.multiply
+    coef_dc, coef_dh = coef[:, :3], coef[:, 3]
+    d_dc, d_dh = d_gates[:, :3], d_gates[:, 3]
+    order = range(t_len) if reverse else range(t_len - 1, -1, -1)
+    for t in order:
+        add(rec, d_out[t], out=dh)
+        multiply(dh, dc_dh[t], out=tmp)
+        add(dc, tmp, out=dc)
+        multiply(dc, coef_dc[t], out=d_dc[t])
+        multiply(dh, coef_dh[t], out=d_dh[t])
+        multiply(dc, f_[t], out=dc)
+        if h0_grad or t != order[-1]:
+            matmul(result[t], w_hh, out=rec_buf)
+            rec = rec_buf
     last = result[t_len]
-    xp.copyto(last[:, :h], rec)
+    if h0_grad:
+        xp.copyto(last[:, :h], rec)
+    else:
+        last[:, :h] = 0
     xp.copyto(last[:, h:2 * h], dc)
     last[:, 2 * h:] = 0
     return result

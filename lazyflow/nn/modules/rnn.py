@@ -70,10 +70,10 @@ class _LSTMSequence(Function):
     """
 
     @staticmethod
-    def forward(ctx, xp, h0, c0, w_hh, w_hr, reverse: bool):
+    def forward(ctx, xp, h0, c0, w_hh, w_hr, reverse: bool, h0_zero: bool = False):
         hidden = c0.shape[-1]
         order = list(reversed(range(xp.shape[0]))) if reverse else list(range(xp.shape[0]))
-        ctx.order, ctx.reverse = order, bool(reverse)
+        ctx.order, ctx.reverse, ctx.h0_zero = order, bool(reverse), h0_zero
         ctx.fused = _fusable(xp, h0, c0, w_hh, w_hr)
         ctx.save_for_backward(xp, h0, c0, w_hh, w_hr)
         if ctx.fused:
@@ -144,7 +144,7 @@ class _LSTMSequence(Function):
             m = lf.stack([ctx.steps_saved[k][8] for k in _time_index(ctx.order)])
             d_w_hr = lf.matmul(lf.stack(d_h).reshape(n_steps * batch, -1).t(),
                                m.reshape(n_steps * batch, -1))
-        return d_xp, dh, dc, d_w_hh, d_w_hr, None
+        return d_xp, dh, dc, d_w_hh, d_w_hr, None, None
 
 
 def _fusable(xp, h0, c0, w_hh, w_hr) -> bool:
@@ -158,19 +158,29 @@ def _fusable(xp, h0, c0, w_hh, w_hr) -> bool:
 
 def _lstm_backward_fused(ctx, d_out, d_hn, d_cn):
     """BPTT as one lstm_seq_backward op; the recurrent weight gradient is one GEMM over all
-    steps: d_xp^T (T*N, 4H) @ h_prev (T*N, H)."""
+    steps: d_xp^T (T*N, 4H) @ h_prev (T*N, H), without the first step's rows when h0 is the
+    default zero state (they add nothing). Only the wanted gradients are recorded."""
     xp, h0, c0, w_hh, _ = ctx.saved_tensors
     packed = ctx.packed
     dt = packed.dtype
     d_out, d_hn, d_cn = (g if g.dtype is dt else g.to(dt) for g in (d_out, d_hn, d_cn))
     grads = record("lstm_seq_backward", (packed, d_out, d_hn, d_cn, c0, w_hh),
-                   {"reverse": ctx.reverse})
+                   {"reverse": ctx.reverse, "h0_grad": bool(ctx.needs_input_grad[1])})
     n_steps, batch, hidden = d_out.shape
     d_xp = grads.narrow(0, 0, n_steps)
-    last = grads.select(0, n_steps)
-    d_w_hh = None
+    d_w_hh = d_h0 = d_c0 = None
+    if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+        last = grads.select(0, n_steps)
+        d_h0 = last.narrow(1, 0, hidden) if ctx.needs_input_grad[1] else None
+        d_c0 = last.narrow(1, hidden, hidden) if ctx.needs_input_grad[2] else None
     if ctx.needs_input_grad[3]:
         hs = packed.narrow(1, 0, batch)
+        if ctx.h0_zero and n_steps > 1:
+            later = (0, 1) if ctx.reverse else (1, 0)     # (first d_xp row, first h row) used
+            rows = (n_steps - 1) * batch
+            return d_xp, d_h0, d_c0, lf.matmul(
+                d_xp.narrow(0, later[0], n_steps - 1).reshape(rows, -1).t(),
+                hs.narrow(0, later[1], n_steps - 1).reshape(rows, -1)), None, None, None
         if n_steps == 1:
             h_prev = h0.unsqueeze(0)
         elif not ctx.reverse:
@@ -179,7 +189,7 @@ def _lstm_backward_fused(ctx, d_out, d_hn, d_cn):
             h_prev = lf.cat([hs.narrow(0, 1, n_steps - 1), h0.unsqueeze(0)])
         d_w_hh = lf.matmul(d_xp.reshape(n_steps * batch, -1).t(),
                            h_prev.reshape(n_steps * batch, -1))
-    return d_xp, last.narrow(1, 0, hidden), last.narrow(1, hidden, hidden), d_w_hh, None, None
+    return d_xp, d_h0, d_c0, d_w_hh, None, None, None
 
 
 def _gate_scale(hidden: int, like):
@@ -202,7 +212,7 @@ def _lstm_backward_differentiable(ctx, d_out, d_hn, d_cn):
     wanted = [k for k, a in enumerate(args) if a is not None and ctx.needs_input_grad[k]]
     grads = lf.autograd.grad((lf.stack(outs), h, c), [args[k] for k in wanted],
                              (d_out, d_hn, d_cn), create_graph=True, allow_unused=True)
-    result = [None] * 6
+    result = [None] * 7
     for k, g in zip(wanted, grads):
         result[k] = g
     return tuple(result)
@@ -229,12 +239,12 @@ class _UnbindSteps(Function):
         return lf.stack(grads)
 
 
-def _run_direction(mode, x, h, c, weights, reverse: bool):
+def _run_direction(mode, x, h, c, weights, reverse: bool, h0_zero: bool = False):
     """One layer, one direction over a (T, N, I) sequence; returns (outputs (T, N, H), h, c)."""
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     xp = _project_inputs(mode, x, w_ih, b_ih, b_hh)
     if mode == "LSTM":
-        return _LSTMSequence.apply(xp, h, c, w_hh, w_hr, reverse)
+        return _LSTMSequence.apply(xp, h, c, w_hh, w_hr, reverse, h0_zero)
     steps = _UnbindSteps.apply(xp)
     outs = [None] * len(steps)
     for t in (reversed(range(len(steps))) if reverse else range(len(steps))):
@@ -244,16 +254,20 @@ def _run_direction(mode, x, h, c, weights, reverse: bool):
 
 
 def _rnn_forward(mode, x, hx, cx, weights, num_layers, bidirectional, dropout, training):
-    """Stacked (bi)directional recurrence over a sequence-first input; returns (out, h_n, c_n)."""
+    """Stacked (bi)directional recurrence over a sequence-first input; returns (out, h_n, c_n).
+
+    hx / cx are (L*D, N, H), or (N, H): the default zero state, shared by every layer and
+    direction (no per-layer select to record, and the LSTM backward knows h0 is zero)."""
     dirs = 2 if bidirectional else 1
+    zero = hx.ndim == 2
     h_n, c_n = [], []
     for layer in range(num_layers):
         outs = []
         for d in range(dirs):
             k = layer * dirs + d
-            out, h, c = _run_direction(mode, x, hx.select(0, k),
-                                       None if cx is None else cx.select(0, k), weights[k],
-                                       reverse=d == 1)
+            out, h, c = _run_direction(mode, x, hx if zero else hx.select(0, k),
+                                       cx if cx is None or zero else cx.select(0, k),
+                                       weights[k], reverse=d == 1, h0_zero=zero)
             outs.append(out)
             h_n.append(h)
             c_n.append(c)
@@ -487,11 +501,11 @@ class LSTM(RNNBase):
     def forward(self, input, hx=None):
         input, batched = self._batch_input(input, "LSTM")
         real_hidden = self.proj_size if self.proj_size > 0 else self.hidden_size
-        if hx is None:
-            h0 = lf.zeros(*self._expected_hidden(input, real_hidden), dtype=input.dtype,
-                          device=input.device)
-            c0 = lf.zeros(*self._expected_hidden(input, self.hidden_size), dtype=input.dtype,
-                          device=input.device)
+        if hx is None:   # one (N, H) zero state for every layer: see _rnn_forward
+            batch = self._expected_hidden(input, 0)[1]
+            h0 = lf.zeros(batch, real_hidden, dtype=input.dtype, device=input.device)
+            c0 = h0 if real_hidden == self.hidden_size else \
+                lf.zeros(batch, self.hidden_size, dtype=input.dtype, device=input.device)
         else:
             h0, c0 = hx
             want = 3 if batched else 2
@@ -501,11 +515,11 @@ class LSTM(RNNBase):
                                    f"({h0.ndim}-D, {c0.ndim}-D) tensors")
             if not batched:
                 h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+            self._check_hidden(h0, self._expected_hidden(input, real_hidden),
+                               "Expected hidden[0] size {}, got {}")
+            self._check_hidden(c0, self._expected_hidden(input, self.hidden_size),
+                               "Expected hidden[1] size {}, got {}")
         self._check_input(input)
-        self._check_hidden(h0, self._expected_hidden(input, real_hidden),
-                           "Expected hidden[0] size {}, got {}")
-        self._check_hidden(c0, self._expected_hidden(input, self.hidden_size),
-                           "Expected hidden[1] size {}, got {}")
         out, h_n, c_n = self._run(input, h0, c0)
         if not batched:
             out = out.squeeze(0 if self.batch_first else 1)
