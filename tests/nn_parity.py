@@ -32,6 +32,20 @@ def copy_weights(t_mod: torch.nn.Module, l_mod: lf.nn.Module, strict: bool = Tru
     return l_mod.load_state_dict(sd, strict=strict and not lazy)
 
 
+def split_state(nn, mod):
+    """`mod` (called as mod(x, (h, c)) like LSTM and LSTMCell) wrapped to take h and c as
+    separate inputs, so check_module compares their gradients too. The wrapped module is
+    the attribute `m`."""
+    class SplitState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = mod
+
+        def forward(self, x, h=None, c=None):
+            return self.m(x, None if h is None else (h, c))
+    return SplitState()
+
+
 def build_pair(make, seed: int = 0, dtype=None):
     """(torch module, lazyflow module) with identical weights."""
     torch.manual_seed(seed)

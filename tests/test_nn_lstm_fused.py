@@ -9,7 +9,7 @@ double backward)."""
 import numpy as np
 import pytest
 import torch
-from nn_parity import check_module
+from nn_parity import check_module, split_state
 
 import lazyflow as lf
 from lazyflow.frontend.tensor import record
@@ -22,16 +22,7 @@ def _lstm(**kw):
     """LSTM(I, H) taking (x) or (x, h0, c0) as separate inputs, so check_module compares the
     gradients of h0 and c0 too."""
     def make(nn):
-        mod = nn.LSTM(I, H, **kw)
-
-        class Wrap(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = mod
-
-            def forward(self, x, h0=None, c0=None):
-                return self.m(x, None if h0 is None else (h0, c0))
-        return Wrap()
+        return split_state(nn, nn.LSTM(I, H, **kw))
     return make
 
 

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from nn_parity import build_pair, check_module, check_structure
+from nn_parity import build_pair, check_module, check_structure, split_state
 from parity import check_raises
 
 import lazyflow as lf
@@ -202,16 +202,7 @@ def test_lstm_double_backward():
 def _cell(kind, **kw):
     def make(nn):
         if kind == "lstm":
-            cell = nn.LSTMCell(I, H, **kw)
-
-            class Wrap(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.cell = cell
-
-                def forward(self, x, h=None, c=None):
-                    return self.cell(x, None if h is None else (h, c))
-            return Wrap()
+            return split_state(nn, nn.LSTMCell(I, H, **kw))
         if kind == "gru":
             return nn.GRUCell(I, H, **kw)
         return nn.RNNCell(I, H, nonlinearity=kind.split("_")[1], **kw)
