@@ -18,6 +18,7 @@ from ..ir import numerics
 from ..ir.node import Node
 from ..ir.printer import format_type
 from ..ir.registry import OPS
+from ..ir.shapes import numel
 from .source import LineWriter, literal
 
 __all__ = ["generate", "compile_source", "FUSION_EMITTERS", "NumpyProgram", "VIEW_OPS"]
@@ -191,10 +192,7 @@ def _typed_scalar_slots(g) -> dict:
 def _pooled(shape, dt: str) -> bool:
     """Whether a planned buffer comes from the pool (big ones) or np.empty (small ones)."""
     from .fused_runtime import POOL_MIN_BYTES
-    size = np.dtype(dt).itemsize
-    for d in shape:
-        size *= d
-    return size >= POOL_MIN_BYTES
+    return numel(shape) * np.dtype(dt).itemsize >= POOL_MIN_BYTES
 
 
 def _emit_buffer_prologue(plan, w: LineWriter, ns: dict) -> None:

@@ -14,6 +14,7 @@ from ..frontend.tensor import Tensor, make
 from ..ir import dtypes as D
 from ..ir.node import Node
 from ..ir.op_optim import packed_shape
+from ..ir.shapes import numel
 from ..runtime.live import track
 
 __all__ = ["lerp", "addcmul", "addcdiv", "assign", "fusable", "fused_update"]
@@ -50,13 +51,6 @@ def assign(target: Tensor, value: Tensor) -> None:
     target._assign(value)
 
 
-def _numel(shape: tuple) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _fused_max_numel() -> int:
     """Above this size a parameter keeps the elementwise update: the fusion pass runs it as a
     blocked two-thread kernel writing the state in place (measured faster than the fused op
@@ -78,7 +72,7 @@ def fusable(*tensors: Tensor | None) -> bool:
     first = tensors[0]
     node = first._node
     dt, shape, dev = node.dtype, node.shape, node.device
-    if dt not in _FUSED_DTYPES or dev != "cpu" or _numel(shape) > _fused_max_numel():
+    if dt not in _FUSED_DTYPES or dev != "cpu" or numel(shape) > _fused_max_numel():
         return False
     for t in tensors[1:]:
         if t is None:
