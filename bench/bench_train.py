@@ -17,6 +17,7 @@ import statistics
 import time
 
 import blas_threads  # noqa: E402,F401 - sizes BLAS pools before numpy/torch load
+import mlp_data  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -26,13 +27,7 @@ SIZES = [784, 256, 128, 10]
 
 
 def _weights(seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        bound = 1 / np.sqrt(fan_in)
-        out.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
-        out.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
-    return out
+    return mlp_data.weights(seed, SIZES)
 
 
 def _dataset(n=12800, seed=1):

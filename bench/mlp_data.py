@@ -10,11 +10,13 @@ SIZES = [784, 512, 512, 10]
 BATCH = 128
 
 
-def weights(seed: int = 0) -> list:
-    """(in, out) weight and bias arrays per layer, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+def weights(seed: int = 0, sizes: list | None = None) -> list:
+    """(in, out) weight and bias arrays per layer, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for
+    layer `sizes` (default: this workload's)."""
+    sizes = SIZES if sizes is None else sizes
     rng = np.random.default_rng(seed)
     out = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         bound = 1 / np.sqrt(fan_in)
         out.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
         out.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
