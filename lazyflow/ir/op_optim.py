@@ -15,7 +15,9 @@ The implementation takes ``xp`` (the array module), so the CUDA backend can run 
 
 Trade-off: the result is a fresh array, where the elementwise update writes into the donated
 parameter and state arrays (the memory planner donates only same-shape outputs). A step holds
-the old and the new (param, exp_avg, exp_avg_sq) until the barrier rebinds the tensors. SGD keeps
+the old and the new (param, exp_avg, exp_avg_sq) until the barrier rebinds the tensors, so
+Adam uses the op only for parameters up to the fusion blocking size (`optim._functional.
+fusable`); larger ones are bandwidth-bound, where the in-place blocked update is faster. SGD keeps
 its elementwise update: with 4 ops per parameter fused into the backward's matmul epilogues and
 written in place, a fused op measured no faster in the MLP training loop.
 """
