@@ -169,3 +169,36 @@ def test_matmul_impl_runs_permuted_rows_as_one_gemm():
     sliced = base[:, ::2].transpose(1, 0, 2)             # rows not evenly spaced: numpy's path
     np.testing.assert_allclose(OPS["matmul"].impl(sliced, b), np.matmul(sliced, b), rtol=1e-5,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["k", "n", "m"])
+def test_matmul_impl_runs_long_skinny_products_in_panels(monkeypatch, case, dtype):
+    """Two tiny dimensions and a long third (LeNet's conv1: 6x25 over 36864) run as several
+    GEMMs over panels of the long one: numpy's values, uneven last panel, transposed views."""
+    import lazyflow.ir.op_linalg as linalg
+    monkeypatch.setattr(linalg, "PANEL", 16)
+    calls = []
+    real = np.matmul
+
+    def counting(*args, **kw):
+        calls.append(args[0].shape)
+        return real(*args, **kw)
+
+    rng = np.random.default_rng(1)
+    m, k, n = {"k": (6, 70, 25), "n": (6, 25, 70), "m": (70, 25, 6)}[case]
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype).T          # a transposed view, as matmul_t
+    monkeypatch.setattr(np, "matmul", counting)
+    got = OPS["matmul"].impl(a, b)
+    monkeypatch.setattr(np, "matmul", real)
+    assert len(calls) == 5                                    # 70 = 4 panels of 16 + 6
+    assert got.shape == (m, n) and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, real(a, b), rtol=tol, atol=tol)
+
+
+def test_matmul_long_skinny_product_matches_torch():
+    """The real size (past PANEL): conv1's weight-gradient shape, values and gradients."""
+    check(lambda a, b: a @ b, [(6, 9000), (9000, 25)], atol=1e-3)
+    check(lambda a, b: a @ b.t(), [(3, 25), (9000, 25)], atol=1e-4)
