@@ -268,6 +268,7 @@ def machine() -> dict:
     except OSError:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "threads": blas_threads.THREADS,
+            "openblas": blas_threads.blas_kernel(),
             "python": platform.python_version(), "numpy": np.__version__,
             "torch": torch.__version__, "lazyflow": getattr(lf, "__version__", "dev")}
     try:
@@ -286,7 +287,8 @@ def markdown(results: list[Result], info: dict) -> str:
         head += " JAX jit ms |"
         sep += " ---: |"
     lines = [f"Measured on {info['cpu']} ({info['cores']} cores, {info['threads']} BLAS "
-             f"thread(s) per library), Python {info['python']}, numpy {info['numpy']}, torch "
+             f"thread(s) per library; numpy's OpenBLAS runs its {info['openblas']} kernels), "
+             f"Python {info['python']}, numpy {info['numpy']}, torch "
              f"{info['torch']}" + (f", JAX {info['jax']}" if "jax" in info else "") + ".", "",
              head, sep]
     for r in results:
