@@ -34,17 +34,7 @@ def _states(kind, layers_dirs, batch, hidden=H, proj=0, rng_seed=7):
 def _make(kind, **kw):
     def make(nn):
         mod = _kinds(nn)[kind](I, H, **kw)
-        if kind != "lstm":
-            return mod
-
-        class Wrap(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = mod
-
-            def forward(self, x, h0=None, c0=None):
-                return self.m(x, None if h0 is None else (h0, c0))
-        return Wrap()
+        return split_state(nn, mod) if kind == "lstm" else mod
     return make
 
 
