@@ -86,9 +86,10 @@ def _matmul(a, b):
 # OpenBLAS's AVX-512 kernels send a product with two tiny dimensions to a small-matrix path that
 # does not block the third, long one: LeNet's conv1 weight gradient (6x25 over K = 36864) ran
 # at 27 GFLOP/s, its forward (6x25 times 25x36864) at 27 too. Cut in panels of PANEL, the same
-# products took 0.33x and 0.46x the time there (0.9-1.25x with the AVX2 kernels, where these
-# shapes take ~0.1 ms). The bounds are where the panels measured faster: two tiny dimensions in
-# 2..8 (one is a GEMV, which BLAS streams well) and up to 32, the third at least two panels.
+# products took 0.2-0.46x the time there (0.9-1.25x with the AVX2 kernels: ~0.05 ms more per
+# LeNet step). The bounds are where the panels measured faster: two small dimensions, one in
+# 2..8 and one up to 32 (a dimension of 1 is a GEMV, which BLAS streams well), the third at
+# least two panels long.
 PANEL = 4096
 _TINY, _SMALL = 8, 32
 
@@ -97,7 +98,7 @@ def _paneled(a, b):
     """a @ b for 2-D float operands, long skinny products in panels (see PANEL)."""
     m, k = a.shape
     n = b.shape[1]
-    if k >= 2 * PANEL and 2 <= m <= _TINY and n <= _SMALL:
+    if k >= 2 * PANEL and 2 <= m <= _TINY and 2 <= n <= _SMALL:
         # panels of the summed dimension: partial products accumulate (float rounding differs
         # from one GEMM's by summation order only, as between BLAS kernels)
         out = np.matmul(a[:, :PANEL], b[:PANEL])
