@@ -152,5 +152,6 @@ def main() -> None:
         print(f"  {label}: torch {tam * 1e6:6.1f} us/step, lazyflow {lam * 1e6:6.1f} us/step "
               f"(record + execute), ratio {lam / tam:.2f}   (target <= 1.0)")
 
+
 if __name__ == "__main__":
     main()

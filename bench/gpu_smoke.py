@@ -1,5 +1,5 @@
 """A short CUDA workload for compute-sanitizer, covering every fused-group kind the CUDA code
-generator emits and the library ops the optimizers and the LSTM use.
+generator emits, the LSTM's library ops and the optimizer's multi-tensor update.
 
 Each case runs on device='cuda' and is compared with the same graph on the CPU (numpy
 backend); the script exits non-zero on any mismatch. Under compute-sanitizer (memcheck,
@@ -58,8 +58,9 @@ def _check(name, fn, arrays) -> bool:
 
 
 def _training(device: str) -> list:
-    """A few Adam steps of a small LSTM + linear model (lstm_seq, lstm_seq_backward, the fused
-    optimizer update); returns the losses."""
+    """A few Adam steps of a small LSTM + linear model (lstm_seq and lstm_seq_backward as
+    library calls; on CUDA the optimizer's elementwise update fuses into one multi-tensor
+    kernel); returns the losses."""
     lf.manual_seed(0)
     rnn, head = lf.nn.LSTM(8, 16).to(device), lf.nn.Linear(16, 4).to(device)
     opt = lf.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-2)
