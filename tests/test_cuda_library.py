@@ -60,7 +60,8 @@ def _on_device(a):
 
 
 def _check(op, args, **attrs):
-    want = OPS[op].impl(*args, **attrs)
+    # a multi-output op runs as a library call in its packed (single-buffer) form
+    want = OPS[op].extra.get("packed_impl", OPS[op].impl)(*args, **attrs)
     got = CUPY_LIBRARY[op][1](XP, *[_on_device(a) for a in args], **attrs)
     assert isinstance(got, _Device), f"{op}: result built outside the array module"
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -198,7 +199,12 @@ def test_sort_argsort_topk(dtype, descending):
 def test_adam_update(shape, dtype, attrs):
     tensors = [_x(*shape, dtype=dtype) for _ in range(5 if attrs.get("amsgrad") else 4)]
     tensors[3] = np.abs(tensors[3])
-    _check("adam_update", tensors + [0.1, 0.999, 0.001, 0.3, 1e-8, -0.01, 0.2], **attrs)
+    scalars = [0.1, 0.999, 0.001, 0.3, 1e-8, -0.01, 0.2]
+    _check("adam_update", tensors + scalars, **attrs)
+    # the packed form stacks exactly the outputs the numpy backend's multi-output call returns
+    packed = OPS["adam_update"].extra["packed_impl"](*tensors, *scalars, **attrs)
+    outs = OPS["adam_update"].impl(*tensors, *scalars, **attrs)
+    np.testing.assert_array_equal(packed.reshape((len(outs),) + shape), np.stack(outs))
 
 
 def test_scatters_cupy_cannot_do_fall_back_instead_of_failing():

@@ -100,11 +100,11 @@ def test_one_fused_op_per_parameter(name, kwargs, op, nstate):
     assert len(state) == nstate * len(params)
     report = lf.debug.inspect(*params, *state)
     assert report.optimized_ir.count(f" {op}(") == len(params)
-    # recorded: the op and one slice per new value (a 0-d parameter adds reshapes)
+    # recorded: the op and one `gte` per new value
     recorded = capture([t._value() for t in params + state]).order
-    assert len(recorded) <= len(params) * (2 + 2 * (nstate + 1))
+    assert len(recorded) == len(params) * (2 + nstate)
     assert sum(n.op == op for n in recorded) == len(params)
-    # the generated step is the op calls and views, nothing else
+    # the generated step is the op calls and their outputs, nothing else
     assert report.code.count(f"k_{op}(") == len(params)
     assert report.num_kernels == len(params)
 
@@ -163,9 +163,12 @@ def _infer(op, arrays, scalars, **attrs):
 
 
 def test_fused_ops_check_their_operands():
+    from lazyflow.ir.registry import inplace_inputs, num_outputs
     p = np.zeros((2, 3), np.float32)
-    assert _infer("adam_update", [p] * 4, 7) == ((6, 3), lf.float32)
-    assert _infer("adam_update", [p] * 5, 7, amsgrad=True) == ((8, 3), lf.float32)
+    assert _infer("adam_update", [p] * 4, 7) == ((2, 3), lf.float32)       # typed as output 0
+    assert _infer("adam_update", [p] * 5, 7, amsgrad=True) == ((2, 3), lf.float32)
+    assert num_outputs("adam_update", {}) == 3 and num_outputs("adam_update", {"amsgrad": True}) == 4
+    assert inplace_inputs("adam_update", {"amsgrad": True}) == (0, 2, 3, 4)   # never the grad
     with pytest.raises(ValueError, match="must match"):
         _infer("adam_update", [p, p, p, np.zeros((3, 2), np.float32)], 7)
     with pytest.raises(ValueError, match="must match"):
@@ -176,20 +179,42 @@ def test_fused_ops_check_their_operands():
         _infer("adam_update", [p] * 4, 7, weight_decay="l1")
 
 
-def test_packed_result_layout():
-    """The op's result stacks (param, exp_avg, exp_avg_sq) along dim 0."""
-    rng = np.random.default_rng(0)
-    p, g, m = (rng.standard_normal((3, 2)).astype(np.float32) for _ in range(3))
-    v = np.abs(rng.standard_normal((3, 2))).astype(np.float32)
-    out = OPS["adam_update"].impl(p, g, m, v, 0.1, 0.999, 1 - 0.999, 0.5, 1e-8, -0.01, 0.0)
-    assert out.shape == (9, 2) and out.dtype == np.float32
-    f32 = np.float32
-    m1 = m + (g - m) * f32(0.1)
-    v1 = v * f32(0.999) + (g * f32(1 - 0.999)) * g
-    p1 = p + (m1 * f32(-0.01)) / (np.sqrt(v1) / f32(0.5) + f32(1e-8))
-    np.testing.assert_array_equal(out[0:3], p1)
-    np.testing.assert_array_equal(out[3:6], m1)
-    np.testing.assert_array_equal(out[6:9], v1)
+def _adam_arrays(shape, n, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(rng.standard_normal(shape), np.float32) for _ in range(n)]
+    arrays[3] = np.asarray(np.abs(arrays[3]))
+    return arrays
+
+
+@pytest.mark.parametrize("attrs", [{}, {"amsgrad": True, "maximize": True},
+                                   {"weight_decay": "l2", "lerp_high": True},
+                                   {"weight_decay": "decoupled", "square": True}])
+@pytest.mark.parametrize("shape", [(3, 2), ()])
+def test_outputs_and_in_place_writes(attrs, shape):
+    """The op returns (param, exp_avg, exp_avg_sq[, max]) in torch's order of operations, and
+    writing each output over the input it replaces (what a donation does) gives the same bits:
+    every read of an input comes before the write over it."""
+    impl = OPS["adam_update"].impl
+    scalars = (0.1, 0.999, 1 - 0.999, 0.5, 1e-8, -0.01, 0.3)
+    ins = _adam_arrays(shape, 5 if attrs.get("amsgrad") else 4)
+    fresh = impl(*[a.copy() for a in ins], *scalars, **attrs)
+    assert len(fresh) == len(ins) - 1
+    if not attrs:
+        p, g, m, v = ins
+        f32 = np.float32
+        m1 = m + (g - m) * f32(0.1)
+        v1 = v * f32(0.999) + (g * f32(1 - 0.999)) * g
+        p1 = p + (m1 * f32(-0.01)) / (np.sqrt(v1) / f32(0.5) + f32(1e-8))
+        for got, want in zip(fresh, (p1, m1, v1)):
+            np.testing.assert_array_equal(got, want)
+    targets = [0, 2, 3, 4][:len(fresh)]
+    own = [a.copy() for a in ins]
+    out = impl(*own, *scalars, out=tuple(own[j] for j in targets), **attrs)
+    for k, j in enumerate(targets):
+        assert out[k] is own[j]
+        assert out[k].shape == shape and out[k].dtype == np.float32
+        np.testing.assert_array_equal(out[k], fresh[k])
+    np.testing.assert_array_equal(own[1], ins[1])          # the gradient is only read
 
 
 def test_the_cuda_backend_runs_the_op_as_a_library_call(monkeypatch):
@@ -218,35 +243,86 @@ def test_the_cuda_backend_runs_the_op_as_a_library_call(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
-def test_fused_false_keeps_the_in_place_elementwise_update():
-    """fused=False: no `adam_update`; the elementwise update writes into donated state arrays
-    (what it always did; the fused op's packed result is a new array); same values."""
+def test_both_formulations_update_parameters_and_state_in_place():
+    """The fused op's outputs are donated: each is written over the parameter or state array
+    it replaces when the old value is dead, so a step keeps one copy of parameters and state.
+    fused=False asks for the elementwise update, whose fused kernels are donated arrays too
+    (the planner may pair them differently); both give the same values."""
     donations = {}
     for fused in (None, False):
         params = _init(lf, np.float32)[:2]
         opt = lf.optim.Adam(params, lr=0.01, fused=fused)
+        def addresses():
+            return [t._node.data.ctypes.data for p in params
+                    for t in (p, opt.state[p]["exp_avg"], opt.state[p]["exp_avg_sq"])]
+
         for step, gs in enumerate(_grads(np.float32)):
             for p, g in zip(params, gs):
                 p.grad = lf.tensor(g)
+            if step == 1:
+                lf.debug.reset_metrics()
+            before = addresses() if step >= 1 else None
             opt.step(barrier=False)
             if step == 0:
                 ir = lf.debug.inspect(*params).optimized_ir
                 assert ("adam_update" in ir) == (fused is None)
-            lf.debug.reset_metrics()
             lf.mark_step()
+            if fused is None and before is not None:   # every array is updated in place
+                assert addresses() == before
         donations[fused] = lf.debug.counter_value("Donation")
         assert opt.state_dict()["param_groups"][0]["fused"] is fused
         if fused is None:
-            want = [p.detach().numpy() for p in params]
-    assert donations == {None: 0, False: donations[False]} and donations[False] >= 2
+            want = [p.detach().numpy().copy() for p in params]
+    steps = len(_grads(np.float32)) - 1
+    assert donations[None] == 6 * steps and donations[False] >= 2 * steps
     for got, exp in zip((p.detach().numpy() for p in params), want):
         np.testing.assert_array_equal(got, exp)
 
 
+def test_an_array_still_held_is_never_overwritten():
+    """Donation is checked at run time: a numpy view of the old parameter or state that the
+    user still holds keeps its values (the step writes a new array instead). A detached
+    tensor shares the parameter's storage, as in torch, so it sees the update."""
+    params = _init(lf, np.float32)[:1]
+    opt = lf.optim.Adam(params, lr=0.01)
+    grads = _grads(np.float32)
+    params[0].grad = lf.tensor(grads[0][0])
+    opt.step()
+    detached = params[0].detach()
+    old_view = params[0].detach().numpy()
+    old_avg = opt.state[params[0]]["exp_avg"].numpy()
+    keep = [old_view.copy(), old_avg.copy()]
+    params[0].grad = lf.tensor(grads[1][0])
+    opt.step()
+    assert not np.array_equal(params[0].detach().numpy(), keep[0])
+    np.testing.assert_array_equal(old_view, keep[0])
+    np.testing.assert_array_equal(old_avg, keep[1])
+    np.testing.assert_array_equal(detached.numpy(), params[0].detach().numpy())
+
+
+def test_donation_only_writes_each_output_over_the_input_it_replaces():
+    """The memory plan pairs output k with the op's declared input (param, exp_avg,
+    exp_avg_sq), never with the gradient, even when the gradient is as dead and as shaped."""
+    from lazyflow.ir.graph import build_graph
+    from lazyflow.passes import default_pipeline
+    params, state = _pending_update("Adam", dict(lr=0.01))
+    g = build_graph(capture([t._value() for t in params + state]))
+    default_pipeline().run(g)
+    plan = g.memory_plan
+    slot_of = {}
+    for n in g.nodes:
+        if n.op == "adam_update":
+            for k, j in enumerate((0, 2, 3)):
+                slot_of[(id(n), k)] = n.inputs[j].attr("slot")
+    assert len(plan.donations) == len(slot_of)
+    for slot, tok in plan.donations:
+        assert slot_of[tok] == slot
+
+
 def test_large_parameters_keep_the_in_place_elementwise_update(monkeypatch):
     """Above the fusion pass's blocking size a parameter's update stays elementwise (a blocked
-    in-place kernel: as fast, and no packed copy of parameter and state); smaller parameters
-    of the same optimizer use the fused op."""
+    in-place kernel on two threads); smaller parameters of the same optimizer use the fused
+    op."""
     from lazyflow.codegen import fused_runtime
     monkeypatch.setattr(fused_runtime, "SMALL", 100)
     rng = np.random.default_rng(5)

@@ -17,7 +17,7 @@ import inspect as _inspect
 import numpy as np
 
 from ..ir.node import Node
-from ..ir.registry import ELEMENTWISE, OPS
+from ..ir.registry import ELEMENTWISE, OPS, num_outputs
 from ..passes.fusion_plan import POST, PRE, SLICED, make_plan, numel
 from . import fused_runtime as rt
 from .source import literal
@@ -74,13 +74,14 @@ def _arg(x, local: dict, em, elementwise: bool) -> str:
 
 
 def out_targets(g, n: Node, plan) -> list:
-    """Per output of fusion node `n`: the array name the memory plan gives it (a pooled
-    buffer or a donated input, possibly None at run time), or None."""
-    body = n.attr("body")
-    targets = [None] * len(body.outputs)
+    """Per output of fusion node (or multi-output op) `n`: the array name the memory plan
+    gives it (a pooled buffer or a donated input, possibly None at run time), or None."""
+    count = len(n.attr("body").outputs) if n.op == "fusion" else \
+        num_outputs(n.op, dict(n.attrs))
+    targets = [None] * count
     if plan is None:
         return targets
-    if len(body.outputs) == 1:
+    if count == 1:
         targets[0] = plan.out_name(n)
         return targets
     for u in g.nodes:

@@ -17,7 +17,7 @@ import numpy as np
 from ..ir import numerics
 from ..ir.node import Node
 from ..ir.printer import format_type
-from ..ir.registry import OPS
+from ..ir.registry import OPS, num_outputs
 from ..ir.shapes import numel
 from .source import LineWriter, literal
 
@@ -116,9 +116,11 @@ def _describe(n: Node, names: dict) -> str:
 
 
 def emit_node(n: Node, names: dict, w: LineWriter, ns: dict, var: str,
-              em: "_Emitter | None" = None, out: str | None = None) -> None:
+              em: "_Emitter | None" = None, out: str | None = None,
+              outs: list | None = None) -> None:
     """Emit `var = <numpy code for n>` reading inputs named in `names` (written into the array
-    named `out` when the memory plan gives one and the code is a single ufunc call)."""
+    named `out` when the memory plan gives one and the code is a single ufunc call). A
+    multi-output op gets `outs`, its per-output targets (None: it allocates), as ``out=``."""
     em = em or _Emitter(ns)
     opdef = OPS[n.op]
     elementwise = opdef.kind == "elementwise"
@@ -142,6 +144,9 @@ def emit_node(n: Node, names: dict, w: LineWriter, ns: dict, var: str,
         fname = f"k_{n.op}"
         ns.setdefault(fname, opdef.impl)
         kw = [f"{k}={literal(v)}" for k, v in n.attrs]
+        if outs is not None:
+            names_ = ", ".join(str(t) for t in outs)
+            kw.append(f"out=({names_}{',' if len(outs) == 1 else ''})")
         expr = f"{fname}({', '.join(args + kw)})"
     if out is not None and expr.startswith("u_") and expr.count("(") == 1 and expr[-1] == ")":
         expr = f"{expr[:-1]}, out={out})"
@@ -253,6 +258,8 @@ def generate(g) -> NumpyProgram:
                                             _fused.out_targets(g, n, plan))
         elif n.op == "gte":
             w(f"{var} = {names[id(n.inputs[0])]}[{n.attr('index')}]")
+        elif num_outputs(n.op, dict(n.attrs)) > 1:
+            emit_node(n, names, w, ns, var, em, outs=_fused.out_targets(g, n, plan))
         else:
             emit_node(n, names, w, ns, var, em, plan.out_name(n) if plan is not None else None)
         names[id(n)] = var

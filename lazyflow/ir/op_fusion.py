@@ -1,13 +1,14 @@
 """Pseudo-ops of fused groups (see docs/fusion-ir.md).
 
 ``param(index=i)`` is a leaf of a fusion body standing for the i-th input of its fusion node;
-``gte(index=k)`` reads output k of a multi-output fusion node. The ``fusion`` node itself is not
-an OpDef: its type is that of its body's first output.
+``gte(index=k)`` reads output k of a multi-output fusion node (or of a multi-output op, see
+`registry.num_outputs`). The ``fusion`` node itself is not an OpDef: its type is that of its
+body's first output.
 """
 
 from __future__ import annotations
 
-from .registry import OTHER, OpDef, register
+from .registry import OTHER, OpDef, output_types, register
 
 __all__ = []
 
@@ -21,7 +22,10 @@ def _no_infer(inputs, attrs):  # pragma: no cover
 
 
 def _infer_gte(inputs, attrs):
-    out = inputs[0].attr("body").outputs[attrs["index"]]
+    src = inputs[0]
+    if src.op != "fusion":
+        return output_types(src.op, src.inputs, dict(src.attrs))[attrs["index"]]
+    out = src.attr("body").outputs[attrs["index"]]
     return out.shape, out.dtype
 
 

@@ -1,25 +1,23 @@
 """The fused Adam/AdamW update: one IR op per parameter instead of ~13 elementwise ops.
 
-torch's ``_fused_adam_`` updates a parameter and its state in place in one kernel. The IR has
-single-output values, so `adam_update` returns ONE packed array holding the new values stacked
-along dim 0 (``(k * n0, n1, ...)``, k = 3, or 4 with amsgrad; a 0-d parameter packs into
-``(k,)``) and the optimizer takes each one out as a `slice` (a view, no copy). Recording 1 + k
-nodes per parameter instead of ~13 keeps recording and graph capture cheap, and the
-implementation makes numpy's minimum number of passes (13 without options), writing with
-``out=`` into the packed result and one scratch buffer, in torch's order of operations (so the
-values match the elementwise formulation bit for bit).
+torch's ``_fused_adam_`` updates a parameter and its state in place in one kernel.
+`adam_update` is a multi-output op: its outputs are the new (param, exp_avg, exp_avg_sq[,
+max_exp_avg_sq]), each read by a ``gte`` node, and each may be written into the array of the
+input it replaces when the memory plan donates that input (its old value dead at run time), so
+a training step updates parameters and state in place as torch does. Recording 1 + k nodes per
+parameter instead of ~13 keeps recording and graph capture cheap, and the implementation makes
+numpy's minimum number of passes (13 without options), writing with ``out=`` into the outputs
+and two scratch arrays, in torch's order of operations (so the values match the elementwise
+formulation bit for bit).
 
 Hyper-parameters are scalar *inputs* (never attrs), so a new learning rate or step count never
 recompiles; only flags and the formula branches the elementwise graph also bakes in are attrs.
 The implementation takes ``xp`` (the array module), so the CUDA backend can run it with CuPy.
 
-Trade-off: the result is a fresh array, where the elementwise update writes into the donated
-parameter and state arrays (the memory planner donates only same-shape outputs). A step holds
-the old and the new (param, exp_avg, exp_avg_sq) until the barrier rebinds the tensors, so
-Adam uses the op only for parameters up to the fusion blocking size (`optim._functional.
-fusable`); larger ones are bandwidth-bound, where the in-place blocked update is faster. SGD keeps
-its elementwise update: with 4 ops per parameter fused into the backward's matmul epilogues and
-written in place, a fused op measured no faster in the MLP training loop.
+Adam uses the op for parameters up to the fusion blocking size (`optim._functional.fusable`);
+larger ones keep the elementwise update, which the fusion pass runs blocked on two threads.
+SGD keeps its elementwise update: with 4 ops per parameter fused into the backward's matmul
+epilogues and written in place, a fused op measured no faster in the MLP training loop.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import numpy as np
 
 from .registry import OTHER, OpDef, register
 
-__all__ = ["packed_shape", "ADAM_SLOTS"]
+__all__ = ["packed_shape", "adam_update_packed", "ADAM_SLOTS"]
 
 # weight-decay modes (attr `weight_decay`): none, L2 (added to the gradient), decoupled (AdamW)
 _WD_MODES = ("none", "l2", "decoupled")
@@ -77,9 +75,14 @@ ADAM_SLOTS = ("lerp_weight", "beta2", "one_minus_beta2", "bias_correction2_sqrt"
 
 
 def _adam_update(param, grad, exp_avg, exp_avg_sq, *rest, amsgrad=False, maximize=False,
-                 weight_decay="none", lerp_high=False, square=False, xp=np):
-    """torch's single-tensor Adam/AdamW step for one parameter; returns the packed
-    (param, exp_avg, exp_avg_sq[, max_exp_avg_sq]).
+                 weight_decay="none", lerp_high=False, square=False, out=None, xp=np):
+    """torch's single-tensor Adam/AdamW step for one parameter; returns the tuple (param,
+    exp_avg, exp_avg_sq[, max_exp_avg_sq]) of new values.
+
+    `out` gives, per output, the array to write it into, or None to allocate one. The memory
+    plan hands over the dead input an output replaces (the old parameter for the new one, and
+    so on: `ADAM_INPLACE`), so a step updates in place like torch's; the passes below only
+    write an output after the last read of the input it may overwrite.
 
     Scalars (graph inputs): the lerp weight (1 - beta1, or beta1 when `lerp_high`: torch's
     lerp takes its other branch from weight 0.5 on), beta2, 1 - beta2 (unused when `square`:
@@ -90,41 +93,64 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, *rest, amsgrad=False, maximiz
         vmax, *rest = rest
     w1, b2, w2, bc2_sqrt, eps, neg_step_size, wd = _scalars(xp, param, rest)
     sub, mul, add = xp.subtract, xp.multiply, xp.add
+    k = 4 if amsgrad else 3
+    outs = [o if o is not None else xp.empty_like(param)
+            for o in (out if out is not None else (None,) * k)]
+    new_p, m, v = outs[0], outs[1], outs[2]
+    # before any output is written: it may be the parameter's own array
     g = grad if not (maximize or weight_decay == "l2") else \
         _grad(xp, param, grad, maximize, weight_decay, wd)
-    packed, parts = _pack(xp, param, 4 if amsgrad else 3)
-    new_p, m, v = parts[0], parts[1], parts[2]
+    t = xp.empty_like(param)
     # exp_avg.lerp_(grad, 1 - beta1)
-    sub(g, exp_avg, out=m)
-    mul(m, w1, out=m)
+    sub(g, exp_avg, out=t)
+    mul(t, w1, out=t)
     if lerp_high:
-        sub(g, m, out=m)
+        sub(g, t, out=m)
     else:
-        add(exp_avg, m, out=m)
-    # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2); new_p is scratch here
+        add(exp_avg, t, out=m)
+    # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     mul(exp_avg_sq, b2, out=v)
     if square:
-        mul(g, g, out=new_p)
+        mul(g, g, out=t)
     else:
-        mul(g, w2, out=new_p)
-        mul(new_p, g, out=new_p)
-    add(v, new_p, out=v)
+        mul(g, w2, out=t)
+        mul(t, g, out=t)
+    add(v, t, out=v)
     src = v
     if amsgrad:
-        src = xp.maximum(vmax, v, out=parts[3])
+        src = xp.maximum(vmax, v, out=outs[3])
     # denom = (sqrt(v) / sqrt(bias_correction2)) + eps
     denom = xp.sqrt(src, out=xp.empty_like(src))
     xp.divide(denom, bc2_sqrt, out=denom)
     add(denom, eps, out=denom)
     # param.addcdiv_(exp_avg, denom, value=-step_size), after param.mul_(1 - lr * wd) (AdamW)
-    mul(m, neg_step_size, out=new_p)
-    xp.divide(new_p, denom, out=new_p)
+    mul(m, neg_step_size, out=t)
+    xp.divide(t, denom, out=t)
     if weight_decay == "decoupled":
         mul(param, wd, out=denom)
-        add(denom, new_p, out=new_p)
+        add(denom, t, out=new_p)
     else:
-        add(param, new_p, out=new_p)
-    return packed.reshape(packed_shape(param.shape, len(parts)))
+        add(param, t, out=new_p)
+    return tuple(outs)
+
+
+def adam_update_packed(param, *rest, amsgrad=False, xp=np, **attrs):
+    """The update's outputs stacked along dim 0 in one array (``packed_shape``): how a backend
+    whose library calls yield one buffer (CUDA) runs the op; each output is a view into it."""
+    k = 4 if amsgrad else 3
+    packed, parts = _pack(xp, param, k)
+    _adam_update(param, *rest, amsgrad=amsgrad, out=parts, xp=xp, **attrs)
+    return packed.reshape(packed_shape(param.shape, k))
+
+
+def _adam_outputs(attrs) -> int:
+    return 4 if attrs.get("amsgrad", False) else 3
+
+
+def _adam_inplace(attrs) -> tuple:
+    """Per output, the input it may overwrite: param, exp_avg, exp_avg_sq[, max_exp_avg_sq]
+    (inputs 0, 2, 3[, 4]; the gradient, input 1, is only read)."""
+    return (0, 2, 3, 4)[:_adam_outputs(attrs)]
 
 
 def _infer_adam(inputs, attrs):
@@ -139,10 +165,21 @@ def _infer_adam(inputs, attrs):
         if x.shape != p.shape or x.dtype is not p.dtype:
             raise ValueError("adam_update: grad and state must match the parameter's shape "
                              "and dtype")
-    return packed_shape(p.shape, k), p.dtype
+    return p.shape, p.dtype
 
 
-# fresh_result: the result never aliases an input (memory planning); typed_scalars: the numpy code
-# generator hands the scalars over as 0-d arrays of the parameter's dtype
+def _adam_output_types(inputs, attrs) -> list:
+    t = _infer_adam(inputs, attrs)
+    return [t] * _adam_outputs(attrs)
+
+
+# A multi-output op (`registry.num_outputs`): the node is typed as output 0 and `gte` nodes
+# read each output. inplace: the input each output may overwrite (memory planning donates it
+# when the old value is dead); packed_impl: the single-buffer form library calls use;
+# typed_scalars: the numpy code generator hands the scalars over as 0-d arrays of the
+# parameter's dtype.
 register(OpDef("adam_update", OTHER, _infer_adam, _adam_update, differentiable=False,
-               scalar_dtype="in", extra={"fresh_result": True, "typed_scalars": True}))
+               scalar_dtype="in",
+               extra={"outputs": _adam_outputs, "output_types": _adam_output_types,
+                      "inplace": _adam_inplace, "packed_impl": adam_update_packed,
+                      "typed_scalars": True}))

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["OpDef", "OPS", "register", "get", "ELEMENTWISE", "REDUCTION", "SHAPE", "INDEX",
-           "LINALG", "RANDOM", "CREATION", "ROW", "SCAN", "OTHER"]
+__all__ = ["OpDef", "OPS", "register", "get", "num_outputs", "output_types", "inplace_inputs",
+           "ELEMENTWISE", "REDUCTION", "SHAPE", "INDEX", "LINALG", "RANDOM", "CREATION", "ROW",
+           "SCAN", "OTHER"]
 
 # op kinds, used by fusion and by both code generators
 ELEMENTWISE = "elementwise"   # out[i] = f(in0[i], in1[i], ...) after broadcasting
@@ -78,6 +79,26 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op {op.name!r} registered twice")
     OPS[op.name] = op
     return op
+
+
+def num_outputs(op: str, attrs: dict) -> int:
+    """How many values an op yields. A multi-output op (``extra["outputs"]``, a rule of the
+    attrs) is typed as its output 0, and ``gte(index=k)`` nodes read output k."""
+    rule = OPS[op].extra.get("outputs") if op in OPS else None
+    return rule(attrs) if rule is not None else 1
+
+
+def output_types(op: str, inputs: tuple, attrs: dict) -> list:
+    """(shape, dtype) of each output of a multi-output op."""
+    return OPS[op].extra["output_types"](inputs, attrs)
+
+
+def inplace_inputs(op: str, attrs: dict) -> tuple:
+    """Per output of a multi-output op, the input position whose array the output may be
+    written into when the memory plan donates it (the implementation writes an output only
+    after its last read of that input); empty when outputs are always fresh."""
+    rule = OPS[op].extra.get("inplace") if op in OPS else None
+    return rule(attrs) if rule is not None else ()
 
 
 def get(name: str) -> OpDef:

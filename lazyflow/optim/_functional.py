@@ -13,7 +13,6 @@ from ..frontend.grad_state import GRAD
 from ..frontend.tensor import Tensor, make
 from ..ir import dtypes as D
 from ..ir.node import Node
-from ..ir.op_optim import packed_shape
 from ..ir.shapes import numel
 from ..runtime.live import track
 
@@ -83,39 +82,21 @@ def fusable(*tensors: Tensor | None) -> bool:
     return True
 
 
-_SPECS: dict = {}
-
-
-def _slice_specs(shape: tuple, k: int) -> tuple:
-    """The `slice` attrs that take each of the k values out of a packed result."""
-    key = (shape, k)
-    specs = _SPECS.get(key)
-    if specs is None:
-        n = shape[0] if shape else 1
-        rest = tuple((0, d, 1) for d in shape[1:])
-        specs = _SPECS[key] = tuple(
-            (("spec", ((i * n, (i + 1) * n, 1),) + rest),) for i in range(k))
-    return specs
-
-
 def fused_update(op: str, tensors: tuple, scalars: tuple, attrs: tuple) -> None:
     """Record fused update `op` on (param, grad, *state) once and write the new values into
     the parameter and each state tensor (as `assign` does).
 
-    The op returns the values stacked along dim 0; each comes out as one `slice` node (a view
-    in the generated code; a 0-d parameter also needs a reshape). Nodes are built directly:
-    `fusable` has checked shapes, dtypes and devices, and this runs per parameter per step."""
+    The op is multi-output: each new value is a ``gte`` node reading one of its outputs. Nodes
+    are built directly: `fusable` has checked shapes, dtypes and devices, and this runs per
+    parameter per step."""
     ins = tuple([t._value() for t in tensors])
     first = ins[0]
     shape, dt, dev = first.shape, first.dtype, first.device
-    packed = Node(op, ins + tuple(scalars), attrs, packed_shape(shape, len(tensors) - 1), dt,
-                  dev)
+    update = Node(op, ins + tuple(scalars), attrs, shape, dt, dev)
     targets = (tensors[0],) + tensors[2:]
     fast = not GRAD.enabled
-    for target, spec in zip(targets, _slice_specs(shape, len(targets))):
-        node = Node("slice", (packed,), spec, shape or (1,), dt, dev)
-        if not shape:
-            node = Node("reshape", (node,), (("shape", ()),), (), dt, dev)
+    for k, target in enumerate(targets):
+        node = Node("gte", (update,), _GTE[k], shape, dt, dev)
         if fast and target._base is None:
             target._check_inplace()
             target._node = node
@@ -123,3 +104,6 @@ def fused_update(op: str, tensors: tuple, scalars: tuple, attrs: tuple) -> None:
             track(target)
         else:
             assign(target, make(node))
+
+
+_GTE = tuple((("index", k),) for k in range(8))

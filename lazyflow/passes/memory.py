@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 
 from ..ir.graph import Graph
 from ..ir.node import Node
-from ..ir.registry import ELEMENTWISE, INDEX, LINALG, OPS, REDUCTION, ROW
+from ..ir.registry import (
+    ELEMENTWISE,
+    INDEX,
+    LINALG,
+    OPS,
+    REDUCTION,
+    ROW,
+    inplace_inputs,
+    output_types,
+)
 
 __all__ = ["MemoryPlanning", "MemoryPlan", "writes_out", "fresh_result"]
 
@@ -81,7 +90,7 @@ def fresh_result(n: Node) -> bool:
     opdef = OPS.get(n.op)
     if opdef is None:
         return False
-    if opdef.extra.get("fresh_result", False):   # library ops that say so (lstm_seq, adam_update)
+    if opdef.extra.get("fresh_result", False):   # library ops that say so (lstm_seq)
         return True
     if opdef.kind == ELEMENTWISE:
         return writes_out(n) or (opdef.ufunc is not None and not n.attrs) or \
@@ -152,8 +161,8 @@ class MemoryPlanning:
             us = users.get(id(n))
             if not us:
                 return id(n) in outs
-            return n.op == "fusion" and all(u.op == "gte" and id(u) in outs
-                                            and not users.get(id(u)) for u in us)
+            return (n.op == "fusion" or _multi(n)) and all(
+                u.op == "gte" and id(u) in outs and not users.get(id(u)) for u in us)
         sinks = [n for n in g.nodes if sinkable(n)]
         sink_ids = {id(n) for n in sinks}
         order = [n for n in g.nodes if id(n) not in sink_ids] + sinks
@@ -194,6 +203,11 @@ class MemoryPlanning:
                     continue
                 if writer.op == "fusion":
                     bad = _fused_read_conflict(writer, tok[1], slot, storage)
+                    if bad:
+                        why.append(bad)
+                        continue
+                elif _multi(writer):
+                    bad = _inplace_conflict(writer, tok[1], slot, storage)
                     if bad:
                         why.append(bad)
                         continue
@@ -244,6 +258,17 @@ def _storage(nodes: list) -> tuple:
                     toks.append(through)
             fusion_outs[id(n)] = toks
             storage[id(n)] = toks[0] if len(toks) == 1 else frozenset().union(*toks)
+        elif _multi(n):
+            # every output takes an ``out=`` target (or allocates); none is a view of an input
+            toks = []
+            types = output_types(op, n.inputs, dict(n.attrs))
+            for k, (shape, dt) in enumerate(types):
+                tok = (id(n), k)
+                value = Node("gte", (n,), (("index", k),), shape, dt, n.device)
+                produced.setdefault(id(n), []).append((tok, value))
+                toks.append(frozenset({tok}))
+            fusion_outs[id(n)] = toks
+            storage[id(n)] = frozenset().union(*toks)
         elif op == "gte":
             storage[id(n)] = fusion_outs[id(n.inputs[0])][n.attr("index")]
         elif writes_out(n):
@@ -300,6 +325,27 @@ def _fused_read_conflict(f: Node, k: int, slot: int, storage: dict) -> str | Non
                     return f"fusion reads input slot {slot} in {m.op}"
                 if order[id(m)] > order[id(out)]:
                     return f"fusion reads input slot {slot} after writing it"
+    return None
+
+
+def _multi(n: Node) -> bool:
+    """A multi-output op (not a fusion node): its outputs are read through ``gte``."""
+    opdef = OPS.get(n.op)
+    return opdef is not None and "outputs" in opdef.extra
+
+
+def _inplace_conflict(n: Node, k: int, slot: int, storage: dict) -> str | None:
+    """Why multi-output op `n` cannot write output `k` over input `slot`'s array, or None.
+    The op declares which input each output may overwrite (`registry.inplace_inputs`); that
+    input must be the slot itself, and no other operand may read the slot (through a view)."""
+    targets = inplace_inputs(n.op, dict(n.attrs))
+    j = targets[k] if k < len(targets) else None
+    x = n.inputs[j] if j is not None else None
+    if type(x) is not Node or x.op != "input" or x.attr("slot") != slot:
+        return f"{n.op} output {k} is not written over input slot {slot}"
+    for i, y in enumerate(n.inputs):
+        if i != j and type(y) is Node and ("in", slot) in storage[id(y)]:
+            return f"{n.op} also reads input slot {slot} as operand {i}"
     return None
 
 

@@ -9,7 +9,7 @@ Ops without a kernel template (matmul, sort, gather...) become library calls (se
 from __future__ import annotations
 
 from ...ir.node import Node
-from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM
+from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM, num_outputs
 from . import scalar_ops  # noqa: F401 - attaches OpDef.cuda templates
 from .emit_block import (
     REDUCE_OPS,
@@ -221,17 +221,30 @@ class _Builder:
         self.steps.append(Launch(name, grid, block, args))
         self.plan_notes.append(f"{name}<<<{grid}, {block}>>>")
 
-    def library(self, n: Node, inputs: list) -> Loc:
+    def library(self, n: Node, inputs: list, shape: tuple | None = None) -> Loc:
         self.flush()
         b = self.nbuf
         self.nbuf += 1
+        shape = n.shape if shape is None else shape
         locs = tuple(self.loc_of(x) for x in inputs)
         attrs = tuple((k, v) for k, v in n.attrs)
-        self.steps.append(LibraryCall(n.op, attrs, locs, b, n.shape, n.dtype))
+        self.steps.append(LibraryCall(n.op, attrs, locs, b, shape, n.dtype))
         from .library import describe
         args = ", ".join(self.pct.get(id(x), "?") for x in inputs)
         self.plan_notes.append(f"library {n.op}({args}) via {describe(n.op)}")
-        return self.buf_loc(b, n.shape, n.dtype)
+        return self.buf_loc(b, shape, n.dtype)
+
+    def packed_library(self, n: Node, count: int) -> list:
+        """A multi-output op as one library call whose buffer holds its `count` outputs (all
+        typed like `n`) stacked along dim 0; each output is a view of that buffer."""
+        shape = n.shape
+        packed = (count * shape[0],) + tuple(shape[1:]) if shape else (count,)
+        loc = self.library(n, list(n.inputs), packed)
+        size = 1
+        for d in shape:
+            size *= d
+        return [loc.with_view(shape, loc.strides if shape else (), loc.offset + k * size)
+                for k in range(count)]
 
     def loc_of(self, x) -> Loc:
         return self.locs[id(x)]
@@ -335,6 +348,10 @@ class _Builder:
             self.locs[("outs", id(n))] = outs
         elif n.op == "gte":
             self.locs[id(n)] = self.locs[("outs", id(n.inputs[0]))][n.attr("index")]
+        elif num_outputs(n.op, dict(n.attrs)) > 1:
+            outs = self.packed_library(n, num_outputs(n.op, dict(n.attrs)))
+            self.locs[id(n)] = outs[0]
+            self.locs[("outs", id(n))] = outs
         elif _is_loop_op(n.op):
             body, op, params = self.single(n)
             self.locs[id(n)] = self.loop_group(number, body, [op], params)[0]

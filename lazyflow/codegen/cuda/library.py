@@ -47,7 +47,7 @@ def _shared(op: str):
     """The registry implementation itself, run with CuPy as its array module (the op's numpy
     implementation is written over `xp`, so both backends execute one piece of code)."""
     def run(xp, *args, **attrs):
-        return OPS[op].impl(*args, xp=xp, **attrs)
+        return _impl(op)(*args, xp=xp, **attrs)
     return run
 
 
@@ -72,7 +72,7 @@ _SHARED = {
     "topk": "cupy.argsort (stable) + cupy.take",
     "lstm_seq": "per step: cupy.matmul (cuBLAS) + in-place gate ufuncs",
     "lstm_seq_backward": "per step: in-place gate ufuncs + cupy.matmul (cuBLAS)",
-    "adam_update": "CuPy elementwise passes into the packed (param, exp_avg, exp_avg_sq[, max])",
+    "adam_update": "CuPy elementwise passes into one buffer of (param, exp_avg, exp_avg_sq[, max])",
 }
 CUPY_LIBRARY.update({op: (what, _shared(op)) for op, what in _SHARED.items()})
 
@@ -83,8 +83,15 @@ def describe(op: str) -> str:
     return "host numpy fallback"
 
 
+def _impl(op: str):
+    """What a library call runs: a multi-output op's packed form (one buffer holding its
+    outputs stacked along dim 0, which the generated plan views), else the implementation."""
+    opdef = OPS[op]
+    return opdef.extra.get("packed_impl", opdef.impl)
+
+
 def run_numpy(op: str, args: list, attrs: dict):
-    return OPS[op].impl(*args, **attrs)
+    return _impl(op)(*args, **attrs)
 
 
 def run_cupy(op: str, args: list, attrs: dict):
@@ -98,4 +105,4 @@ def run_cupy(op: str, args: list, attrs: dict):
     from ...runtime.metrics import counter_inc
     counter_inc("CudaHostFallback")
     host = [cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else a for a in args]
-    return cupy.asarray(OPS[op].impl(*host, **attrs))
+    return cupy.asarray(_impl(op)(*host, **attrs))
