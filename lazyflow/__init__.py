@@ -11,7 +11,9 @@ from __future__ import annotations
 import builtins as _builtins
 
 from . import (  # noqa: E402
+    accelerator,  # torch.accelerator: device-agnostic availability
     autograd,  # noqa: F401 - installs the autograd hook and VJP rules
+    backends,  # torch.backends' switches (cudnn, cuda.matmul, mps)
     cuda,
     debug,
     ir,  # noqa: F401 - registers the IR ops
@@ -88,6 +90,12 @@ from .ir.dtypes import (
 from .ir.dtypes import bool_ as bool  # noqa: A001 - torch.bool
 from .optim.optimizer import optimizer_step
 from .runtime.sync import mark_step
+from .runtime.threads import (
+    get_float32_matmul_precision,
+    get_num_threads,
+    set_float32_matmul_precision,
+    set_num_threads,
+)
 from .serialization import load, save
 
 float = float32  # noqa: A001 - torch.float

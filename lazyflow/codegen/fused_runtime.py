@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..runtime.buffers import give, take
+from ..runtime.threads import thread_override
 
 __all__ = ["BlockedKernel", "select_into", "layout_of", "empty_in", "softmax_into",
            "log_softmax_into", "round_bf16_", "combine",
@@ -28,6 +29,12 @@ _pool: list = []
 
 
 def num_threads() -> int:
+    """Threads a large blocked kernel uses: `lazyflow.set_num_threads`'s count, else
+    ``LAZYFLOW_FUSION_THREADS``, else 2 (or 1 on a one-core machine). Kernels run on at most
+    two threads (the caller and one helper)."""
+    n = thread_override()
+    if n is not None:
+        return n
     n = os.environ.get("LAZYFLOW_FUSION_THREADS")
     return max(1, int(n)) if n else min(2, os.cpu_count() or 1)
 
