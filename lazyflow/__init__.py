@@ -22,6 +22,11 @@ from . import (  # noqa: E402
     optim,  # training stack: optimizers, lr schedulers
     utils,  # utils.data: datasets, samplers, DataLoader
 )
+from .autograd.anomaly_mode import (
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_anomaly_enabled,
+)
 from .autograd.grad_mode import (
     enable_grad,
     inference_mode,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from ..frontend.tensor import Tensor, make, record
 from ..ir.node import Node
+from .anomaly_mode import _STATE as _ANOMALY
+from .anomaly_mode import check_nan, warn_forward_trace
 from .grad_mode import enable_grad, no_grad
 from .graph import FREED_MESSAGE, SAVES, AccumulateGrad, GradNode, accumulator_of, node_class
 from .naming import visible_positions
@@ -274,7 +276,10 @@ def _process(fn, slot: dict, buffers: dict, task: _Task, execute: bool) -> None:
             r = h(tuple(grads))
             if r is not None:
                 grads = list(r)
-    grads_in = _call_vjp(fn, grads, task.create_graph)
+    if _ANOMALY["enabled"]:
+        grads_in = _call_vjp_checked(fn, grads, task.create_graph)
+    else:
+        grads_in = _call_vjp(fn, grads, task.create_graph)
     if fn.hooks:
         grads_in = _call_node_hooks(fn, grads_in, tuple(grads))
     if not task.retain_graph:
@@ -328,6 +333,20 @@ def _store_retained(t: Tensor, g: Tensor, create_graph: bool) -> None:
         t._grad = g.clone() if create_graph else _fresh(g)
     else:
         t._grad = old + g if create_graph else _fresh(old + g)
+
+
+def _call_vjp_checked(fn, g_out: list, create_graph: bool) -> tuple:
+    """`_call_vjp` in anomaly mode: an error names the forward call, and NaN gradients raise."""
+    try:
+        grads_in = _call_vjp(fn, g_out, create_graph)
+    except Exception:
+        warn_forward_trace(fn)
+        raise
+    if _ANOMALY["check_nan"]:
+        pos = visible_positions(fn) if isinstance(fn, GradNode) else \
+            tuple(range(len(grads_in)))
+        check_nan(fn, grads_in, pos)
+    return grads_in
 
 
 def _call_vjp(fn, g_out: list, create_graph: bool) -> tuple:

@@ -19,6 +19,8 @@ import weakref
 from ..frontend.grad_state import GRAD
 from ..frontend.tensor import Tensor
 from ..ir.node import Node
+from .anomaly_mode import _STATE as _ANOMALY
+from .anomaly_mode import forward_stack
 
 __all__ = ["BackwardNode", "GradNode", "AccumulateGrad", "record", "accumulator_of", "edge_of",
            "node_class", "SAVES", "FREED_MESSAGE"]
@@ -79,6 +81,8 @@ class BackwardNode:
         self.tensor_hooks = None
         self.retains = None
         self._metadata = None
+        if _ANOMALY["enabled"]:     # anomaly mode: remember the forward call (torch's key)
+            self._metadata = {"traceback_": forward_stack()}
 
     def name(self) -> str:
         return type(self).__name__
@@ -173,6 +177,7 @@ class AccumulateGrad(BackwardNode):
 
     def __init__(self, leaf: Tensor):
         self._init_common(())
+        self._metadata = None       # a leaf's sink has no forward call to show
         self.seq = -1
         self.leaf_ref = weakref.ref(leaf)
         self.post_hooks = None
