@@ -12,6 +12,7 @@ import builtins as _builtins
 
 from . import (  # noqa: E402
     accelerator,  # torch.accelerator: device-agnostic availability
+    amp,  # mixed precision: autocast, GradScaler
     autograd,  # noqa: F401 - installs the autograd hook and VJP rules
     backends,  # torch.backends' switches (cudnn, cuda.matmul, mps)
     cuda,
@@ -22,6 +23,7 @@ from . import (  # noqa: E402
     optim,  # training stack: optimizers, lr schedulers
     utils,  # utils.data: datasets, samplers, DataLoader
 )
+from .amp.autocast_mode import autocast, get_autocast_dtype, is_autocast_enabled
 from .autograd.anomaly_mode import (
     is_anomaly_check_nan_enabled,
     is_anomaly_enabled,

@@ -252,7 +252,7 @@ def test_both_formulations_update_parameters_and_state_in_place():
     for fused in (None, False):
         params = _init(lf, np.float32)[:2]
         opt = lf.optim.Adam(params, lr=0.01, fused=fused)
-        def addresses():
+        def addresses(params=params, opt=opt):
             return [t._node.data.ctypes.data for p in params
                     for t in (p, opt.state[p]["exp_avg"], opt.state[p]["exp_avg_sq"])]
 

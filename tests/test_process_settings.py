@@ -22,7 +22,7 @@ def restore_threads():
     yield
     threads._state["threads"] = saved
     from threadpoolctl import threadpool_limits
-    for api, n in blas.items():
+    for n in blas.values():
         threadpool_limits(limits=n, user_api="blas")
 
 

@@ -14,6 +14,7 @@ from ..ir import dtypes as D
 from ..ir.op_shape import index_result_shape
 from ..ir.shapes import broadcast_shapes, normalize_dim
 from ..runtime.metrics import counter_inc
+from .autocast_state import autocast_op
 from .convert import cast
 from .tensor import Tensor, record
 
@@ -227,6 +228,7 @@ def setitem(x: Tensor, idx, value) -> None:
     y._assign(index_put_tensor(y, s, tensors, value, False))
 
 
+@autocast_op("promote", ("cuda",))
 def index_put(input, indices, values, accumulate=False):
     spec, tensors = [], []
     for t in indices:
@@ -325,6 +327,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     return record("scatter", (input, index, src), {"dim": d, "reduce": reduce})
 
 
+@autocast_op("promote", ("cuda",))
 def scatter_add(input, dim, index, src):
     return scatter(input, dim, index, src, reduce="add")
 
@@ -387,6 +390,7 @@ def index_add(input, dim, index, source, *, alpha=1):
     return index_put_tensor(input, _dim_spec(input, dim), [cast(index, D.int64)], source, True)
 
 
+@autocast_op("promote")
 def index_copy(input, dim, index, source):
     index = _long_index(index, "index_copy_")
     return index_put_tensor(input, _dim_spec(input, dim), [index], source, False)

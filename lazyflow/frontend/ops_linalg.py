@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..ir import dtypes as D
+from .autocast_state import autocast_op
 from .convert import cast
 from .tensor import Tensor, record
 
@@ -20,7 +21,7 @@ def _same_dtype(a: Tensor, b: Tensor, op: str):
                            f"{_TORCH_NAMES[a.dtype.name]} != {_TORCH_NAMES[b.dtype.name]}")
 
 
-def matmul(input, other, *, out=None):
+def _matmul(input, other):
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul(): argument 'other' (position 2) must be Tensor")
     _same_dtype(input, other, "matmul")
@@ -29,14 +30,21 @@ def matmul(input, other, *, out=None):
     return record("matmul", (input, other))
 
 
+@autocast_op("lower")
+def matmul(input, other, *, out=None):
+    return _matmul(input, other)
+
+
+@autocast_op("lower")
 def mm(input, mat2, *, out=None):
     if input.ndim != 2:
         raise RuntimeError("self must be a matrix")
     if mat2.ndim != 2:
         raise RuntimeError("mat2 must be a matrix")
-    return matmul(input, mat2)
+    return _matmul(input, mat2)
 
 
+@autocast_op("lower")
 def bmm(input, mat2, *, out=None):
     if input.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
@@ -46,22 +54,24 @@ def bmm(input, mat2, *, out=None):
         raise RuntimeError(
             f"Expected size for first two dimensions of batch2 tensor to be: "
             f"[{input.shape[0]}, {input.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}].")
-    return matmul(input, mat2)
+    return _matmul(input, mat2)
 
 
+@autocast_op("lower", ("cuda",))
 def mv(input, vec, *, out=None):
     if input.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input.ndim}, {vec.ndim}")
-    return matmul(input, vec)
+    return _matmul(input, vec)
 
 
+@autocast_op("promote", ("cuda",))
 def dot(input, other, *, out=None):
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     if input.dtype is not other.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{input.dtype.name.capitalize()} and {other.dtype.name.capitalize()}")
-    return matmul(input, other)
+    return _matmul(input, other)
 
 
 vdot = dot
@@ -81,6 +91,7 @@ def outer(input, vec2):
 ger = outer
 
 
+@autocast_op("lower")
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     p = mm(mat1, mat2)
     if alpha != 1:
@@ -90,6 +101,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     return (input * beta if beta != 1 else input) + p
 
 
+@autocast_op("lower", ("cuda",))
 def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
     p = mv(mat, vec)
     if alpha != 1:
@@ -97,6 +109,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
     return p if beta == 0 else (input * beta if beta != 1 else input) + p
 
 
+@autocast_op("lower")
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     p = bmm(batch1, batch2)
     if alpha != 1:
@@ -104,6 +117,7 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     return p if beta == 0 else (input * beta if beta != 1 else input) + p
 
 
+@autocast_op("lower")
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     p = bmm(batch1, batch2).sum(0)
     if alpha != 1:
@@ -123,6 +137,7 @@ def einsum(equation, *operands):
     return record("einsum", ops, {"equation": norm})
 
 
+@autocast_op("promote", ("cuda",))
 def tensordot(a, b, dims=2):
     if isinstance(dims, int):
         da = list(range(a.ndim - dims, a.ndim))

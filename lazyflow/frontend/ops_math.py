@@ -12,6 +12,7 @@ from ..ir import dtypes as D
 from ..ir.node import Node
 from ..ir.registry import OPS
 from ..ir.shapes import broadcast_shapes
+from .autocast_state import autocast_op
 from .convert import cast
 from .grad_state import GRAD
 from .tensor import Tensor, _device_mismatch, make, record
@@ -302,6 +303,7 @@ def fmin(input, other):
     return where(isnan(other), input, where(isnan(input), other, minimum(input, other)))
 
 
+@autocast_op("promote", ("cuda",))
 def atan2(input, other, *, out=None):
     return _out(binary("atan2", input, other, TRUEDIV), out)
 
@@ -482,11 +484,13 @@ def _dtype_word(dt) -> str:
             "bool": "bool"}.get(dt.name, dt.name)
 
 
+@autocast_op("promote", ("cuda",))
 def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     prod = mul(tensor1, tensor2)
     return _out(add(input, mul(prod, value) if value != 1 else prod), out)
 
 
+@autocast_op("promote", ("cuda",))
 def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
     q = div(tensor1, tensor2)
     return _out(add(input, mul(q, value) if value != 1 else q), out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..ir import dtypes as D
 from ..ir.shapes import broadcast_many, check_reshape, normalize_dim
+from .autocast_state import autocast_op
 from .convert import cast
 from .tensor import Tensor, make_view, record
 
@@ -357,6 +358,7 @@ def triu(input, diagonal=0):
     return record("triu", (input,), {"diagonal": int(diagonal)})
 
 
+@autocast_op("promote")
 def cat(tensors, dim=0, *, out=None):
     tensors = list(tensors)
     if not tensors:
@@ -399,6 +401,7 @@ def cat(tensors, dim=0, *, out=None):
 concat = concatenate = cat
 
 
+@autocast_op("promote")
 def stack(tensors, dim=0, *, out=None):
     tensors = list(tensors)
     if not tensors:

@@ -13,7 +13,9 @@ import warnings
 
 import lazyflow as lf
 
+from ...frontend.autocast_state import autocast_op
 from ...frontend.tensor import Tensor
+from ._warn import caller_stacklevel
 
 __all__ = [
     "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "selu",
@@ -91,6 +93,7 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     return rrelu(input, lower, upper, training, inplace=True)
 
 
+@autocast_op("lower")
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """max(0, x) + weight * min(0, x), `weight` per channel (dim 1) or a single value."""
     _require_float(input, "prelu_cpu")
@@ -173,10 +176,12 @@ def tanh(input: Tensor) -> Tensor:
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     """torch's legacy implicit dim (0 for 0-, 1- and 3-d inputs, else 1), with its warning."""
     warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  f"to include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+                  f"to include dim=X as an argument.", UserWarning,
+                  stacklevel=caller_stacklevel() + stacklevel - 3)
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@autocast_op("fp32", ("cuda",))
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
             dtype=None) -> Tensor:
     if dim is None:
@@ -184,6 +189,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     return lf.softmax(input, dim, dtype=dtype)
 
 
+@autocast_op("fp32", ("cuda",))
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
                 dtype=None) -> Tensor:
     if dim is None:
@@ -191,6 +197,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     return lf.log_softmax(input, dim, dtype=dtype)
 
 
+@autocast_op("fp32", ("cuda",))
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
             dtype=None) -> Tensor:
     if dim is None:
@@ -215,6 +222,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     return y_hard - y_soft.detach() + y_soft
 
 
+@autocast_op("fp32", ("cuda",))
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold (torch's cut-over)."""
     _require_float(input, "softplus_cpu")

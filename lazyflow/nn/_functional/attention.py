@@ -12,6 +12,8 @@ import warnings
 import lazyflow as lf
 
 from ...autograd import Function
+from ...frontend.autocast_state import autocast_op
+from ._warn import caller_stacklevel
 from .core import dropout
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -28,6 +30,7 @@ def _fully_masked_rows(attn_mask: lf.Tensor) -> lf.Tensor:
     return lf.isneginf(attn_mask).all(dim=-1, keepdim=True)
 
 
+@autocast_op("lower")
 def scaled_dot_product_attention(query: lf.Tensor, key: lf.Tensor, value: lf.Tensor,
                                  attn_mask: lf.Tensor | None = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
@@ -140,7 +143,7 @@ def _canonical_mask(mask, name, dtype, other=None, other_name=""):
         raise AssertionError(f"only bool and floating types of {name} are supported")
     if other is not None and other.dtype != mask.dtype:
         warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same "
-                      "type for both instead.", stacklevel=3)
+                      "type for both instead.", stacklevel=caller_stacklevel())
     if mask.dtype == lf.bool:
         zeros = lf.zeros(mask.shape, dtype=dtype, device=mask.device)
         return zeros.masked_fill(mask, float("-inf"))

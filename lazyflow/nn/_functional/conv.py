@@ -8,6 +8,7 @@ Gradients come from the VJPs of matmul, reshape, im2col and col2im, so every ord
 
 from __future__ import annotations
 
+from ...frontend.autocast_state import autocast_op
 from ...frontend.tensor import Tensor
 from ._windows import BATCH_LAST_MIN, check_input_dims, col2im, im2col, ntuple, prod
 
@@ -122,10 +123,12 @@ def _conv(input: Tensor, weight: Tensor, bias, stride, padding, dilation, groups
     return out.squeeze(0) if unbatched else out
 
 
+@autocast_op("lower")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
+@autocast_op("lower")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
@@ -193,12 +196,14 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias, stride, padding, output
     return out.squeeze(0) if unbatched else out
 
 
+@autocast_op("lower")
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1) -> Tensor:
     return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
                            dilation, 1, "conv_transpose1d")
 
 
+@autocast_op("lower")
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1) -> Tensor:
     return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled, no_grad
+from ...frontend.autocast_state import autocast_op
 from ...frontend.random import rand
 from ...frontend.tensor import Tensor, _cpp_type_name, _torch_type_name
 from ...ir import dtypes as D
@@ -18,6 +19,7 @@ __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d
            "group_norm", "rms_norm", "instance_norm", "embedding_bag"]
 
 
+@autocast_op("lower")
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b over the last dimension of x."""
     if input.ndim == 0 or weight.ndim == 0:
@@ -40,6 +42,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out if bias is None else out + bias
 
 
+@autocast_op("promote", ("cuda",))
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None
              ) -> Tensor:
     """y_o = x1^T W_o x2 + b_o over the last dimensions of x1 and x2."""
@@ -452,6 +455,7 @@ def _check_normalized_shape(input: Tensor, normalized_shape, sep: str = ", ") ->
     return ns
 
 
+@autocast_op("fp32", ("cuda",))
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing `normalized_shape` dims (biased variance)."""
@@ -462,6 +466,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return _normalize(input, weight, bias, dims, pshape, eps)[0]
 
 
+@autocast_op("fp32", ("cuda",))
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize each group of C/num_groups channels over the group and spatial dims."""

@@ -6,6 +6,7 @@ import numpy as np
 
 import lazyflow as lf
 
+from ...frontend.autocast_state import autocast_op
 from ...frontend.tensor import Tensor
 
 __all__ = ["normalize", "cosine_similarity", "pairwise_distance", "pdist", "one_hot"]
@@ -22,6 +23,7 @@ def known_values(t: Tensor) -> np.ndarray | None:
     return t.detach().numpy()
 
 
+@autocast_op("fp32", ("cuda",))
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
               out: Tensor | None = None) -> Tensor:
     """input / max(||input||_p along dim, eps)."""
@@ -39,6 +41,7 @@ def _floor_no_grad(norm: Tensor, eps: float) -> Tensor:
     return norm + (lf.clamp_min(norm, eps) - norm).detach()
 
 
+@autocast_op("fp32", ("cuda",))
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """<x1 / max(||x1||, eps), x2 / max(||x2||, eps)> along dim (torch's stable form)."""
     rt = lf.result_type(x1, x2)

@@ -18,7 +18,9 @@ import numpy as np
 
 import lazyflow as lf
 
+from ...frontend.autocast_state import autocast_op
 from ...frontend.tensor import Tensor
+from ._warn import caller_stacklevel
 from .activation import logsigmoid
 from .distance import known_values, pairwise_distance
 
@@ -46,7 +48,7 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
     reduce = True if reduce is None else reduce
     ret = "mean" if size_average and reduce else "sum" if reduce else "none"
     warnings.warn(f"size_average and reduce args will be deprecated, please use "
-                  f"reduction='{ret}' instead.", UserWarning, stacklevel=3)
+                  f"reduction='{ret}' instead.", UserWarning, stacklevel=caller_stacklevel())
     return ret
 
 
@@ -55,7 +57,7 @@ def _reduction(reduction: str, size_average=None, reduce=None) -> str:
         return legacy_reduction(size_average, reduce)
     if reduction == "elementwise_mean":
         warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
-                      "instead.", UserWarning, stacklevel=3)
+                      "instead.", UserWarning, stacklevel=caller_stacklevel())
         return "mean"
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -80,7 +82,7 @@ def _warn_size_mismatch(input: Tensor, target: Tensor) -> None:
         warnings.warn(f"Using a target size ({_size(target)}) that is different to the input "
                       f"size ({_size(input)}). This will likely lead to incorrect results due "
                       f"to broadcasting. Please ensure they have the same size.", UserWarning,
-                      stacklevel=3)
+                      stacklevel=caller_stacklevel())
 
 
 def _size(t: Tensor) -> str:
@@ -102,6 +104,7 @@ def _weighted(loss: Tensor, input: Tensor, weight: Tensor | None, reduction: str
 
 # ---------------------------------------------------------------- regression
 
+@autocast_op("fp32")
 def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
              reduce: bool | None = None, reduction: str = "mean",
              weight: Tensor | None = None) -> Tensor:
@@ -111,6 +114,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
     return _weighted(diff * diff, input, weight, reduction, mean_by_weight=True)
 
 
+@autocast_op("fp32")
 def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
             reduce: bool | None = None, reduction: str = "mean",
             weight: Tensor | None = None) -> Tensor:
@@ -119,6 +123,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
     return _weighted(lf.abs(input - target), input, weight, reduction, mean_by_weight=True)
 
 
+@autocast_op("fp32")
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
                    reduce: bool | None = None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
@@ -133,6 +138,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     _warn_size_mismatch(input, target)
@@ -269,6 +275,7 @@ def _checked_nll(input: Tensor, target: Tensor, weight: Tensor | None,
     return _check_known_targets(target, classes, ignore_index)
 
 
+@autocast_op("fp32")
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              size_average: bool | None = None, ignore_index: int = -100,
              reduce: bool | None = None, reduction: str = "mean") -> Tensor:
@@ -277,6 +284,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     return _nll(input, target, weight, ignore_index, reduction, clean)
 
 
+@autocast_op("fp32")
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   size_average: bool | None = None, ignore_index: int = -100,
                   reduce: bool | None = None, reduction: str = "mean",
@@ -347,6 +355,7 @@ def _cross_entropy_probs(logp: Tensor, target: Tensor, weight: Tensor | None,
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
@@ -397,6 +406,7 @@ class BinaryCrossEntropy(lf.autograd.Function):
         return grad_input, grad_target, None
 
 
+@autocast_op("fp32")
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None,
                                      size_average: bool | None = None,
@@ -416,6 +426,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
            reduce: bool | None = None, reduction: str = "mean",
            log_target: bool = False) -> Tensor:
@@ -426,7 +437,8 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
                       "support size.'batchmean' divides only by the batch size, and aligns with "
                       "the KL div math definition.'mean' will be changed to behave the same as "
-                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+                      "'batchmean' in the next major release.", UserWarning,
+                      stacklevel=caller_stacklevel())
     elif reduction not in _REDUCTIONS + ("batchmean",):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if log_target:
@@ -441,6 +453,7 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
 
 # ---------------------------------------------------------------- embedding / ranking
 
+@autocast_op("fp32")
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
                           size_average: bool | None = None, reduce: bool | None = None,
                           reduction: str = "mean") -> Tensor:
@@ -464,6 +477,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     return _reduce(pos + neg, reduction)
 
 
+@autocast_op("fp32")
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
                         size_average: bool | None = None, reduce: bool | None = None,
                         reduction: str = "mean") -> Tensor:
@@ -476,6 +490,7 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
                         margin: float = 1.0, p: float = 2, eps: float = 1e-6,
                         swap: bool = False, size_average: bool | None = None,
@@ -497,6 +512,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
 
 # ---------------------------------------------------------------- further losses
 
+@autocast_op("fp32")
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      size_average: bool | None = None, eps: float = 1e-8,
                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
@@ -545,6 +561,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
                          size_average: bool | None = None, reduce: bool | None = None,
                          reduction: str = "mean") -> Tensor:
@@ -556,6 +573,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
     return _reduce(margin_part + self_part, reduction)
 
 
+@autocast_op("fp32")
 def soft_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
                      reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """log(1 + exp(-t x)), torch's formula (it overflows to inf as torch's does)."""
@@ -582,6 +600,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
                       weight: Tensor | None = None, size_average: bool | None = None,
                       reduce: bool | None = None, reduction: str = "mean") -> Tensor:
@@ -624,6 +643,7 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
     return _reduce(loss, reduction)
 
 
+@autocast_op("fp32")
 def multilabel_margin_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
                            reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """For each target class y (the row's indices up to the first -1) and each non-target
@@ -695,6 +715,7 @@ def _safe_log(x: Tensor) -> Tensor:
     return lf.log(lf.where(positive, x, lf.ones_like(x))) + lf.where(positive, 0.0, -math.inf)
 
 
+@autocast_op("fp32")
 def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
              blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
     """Connectionist temporal classification loss (torch's semantics and reductions).

@@ -1,8 +1,9 @@
-"""lazyflow.cuda: availability and seeding of the CUDA backend (CuPy)."""
+"""lazyflow.cuda: availability and seeding of the CUDA backend (CuPy); `cuda.amp` holds
+torch's deprecated mixed-precision spellings."""
 
 from __future__ import annotations
 
-from .frontend.device import cuda_available, cuda_device_count
+from ..frontend.device import cuda_available, cuda_device_count
 
 __all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all", "synchronize",
            "current_device", "get_device_name", "empty_cache", "is_initialized"]
@@ -22,12 +23,12 @@ def is_initialized() -> bool:
 
 
 def manual_seed(seed: int) -> None:
-    from .frontend.random import manual_seed_all
+    from ..frontend.random import manual_seed_all
     manual_seed_all(seed)
 
 
 def manual_seed_all(seed: int) -> None:
-    from .frontend.random import manual_seed_all as _m
+    from ..frontend.random import manual_seed_all as _m
     _m(seed)
 
 
@@ -38,14 +39,14 @@ def _require() -> None:
 
 
 def _emulated() -> bool:
-    from .frontend.device import _cuda_state
+    from ..frontend.device import _cuda_state
     return bool(_cuda_state.get("emulated"))
 
 
 def synchronize(device=None) -> None:
     """Wait for every kernel launched so far (launches are asynchronous)."""
     _require()
-    from .runtime.backend import get_backend
+    from ..runtime.backend import get_backend
     get_backend("cuda").synchronize()
 
 
