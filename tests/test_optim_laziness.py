@@ -34,6 +34,9 @@ def _batch(rng):
     ("Adam", lambda o: lf.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=50)),
     ("SGD", lambda o: lf.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=1e-3)),
     ("RAdam", lambda o: lf.optim.lr_scheduler.ExponentialLR(o, gamma=0.97)),
+    ("Adadelta", lambda o: lf.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.9)),
+    ("Rprop", lambda o: lf.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.9)),
+    ("ASGD", lambda o: lf.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.9)),
 ])
 def test_fifty_steps_compile_a_bounded_number_of_times(opt_name, sched):
     params = _model()

@@ -92,6 +92,15 @@ CASES = [
     ("RAdam", dict(lr=0.02)),
     ("RAdam", dict(lr=0.02, betas=(0.9, 0.9), weight_decay=0.1)),   # rectified from step 6
     ("RAdam", dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("Adadelta", {}),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)),
+    ("Adadelta", dict(maximize=True)),
+    ("Rprop", {}),
+    ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ("Rprop", dict(lr=0.02, maximize=True)),
+    ("ASGD", dict(lr=0.05)),
+    ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=3, weight_decay=0.1)),   # averaging
+    ("ASGD", dict(lr=0.05, t0=0, maximize=True)),
 ]
 
 
@@ -170,7 +179,8 @@ def _structure(x):
 @pytest.mark.parametrize("name,kwargs", [
     ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(amsgrad=True)),
     ("AdamW", {}), ("RMSprop", dict(momentum=0.5, centered=True)), ("Adagrad", {}),
-    ("Adamax", {}), ("NAdam", {}), ("RAdam", {})])
+    ("Adamax", {}), ("NAdam", {}), ("RAdam", {}), ("Adadelta", {}), ("Rprop", {}),
+    ("ASGD", dict(t0=1))])
 def test_state_dict_has_torch_structure(name, kwargs):
     def run(lib):
         w0, b0, xs, ys = _data(2)
@@ -195,7 +205,8 @@ def test_state_dict_has_torch_structure(name, kwargs):
     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("Adam", dict(lr=0.02, amsgrad=True)),
     ("AdamW", dict(lr=0.02)), ("RMSprop", dict(lr=0.01, momentum=0.3, centered=True)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.1)), ("Adamax", dict(lr=0.02)),
-    ("NAdam", dict(lr=0.02)), ("RAdam", dict(lr=0.02))])
+    ("NAdam", dict(lr=0.02)), ("RAdam", dict(lr=0.02)), ("Adadelta", dict(rho=0.8)),
+    ("Rprop", dict(lr=0.05)), ("ASGD", dict(lr=0.05, t0=4))])
 def test_state_dict_round_trip_then_resume_equals_uninterrupted(name, kwargs, tmp_path):
     w0, b0, xs, ys = _data()
 
@@ -331,6 +342,11 @@ def _p(lib):
     lambda t: t.optim.Adamax([_p(t)], betas=(0.9, 1.5)),
     lambda t: t.optim.NAdam([_p(t)], momentum_decay=-1.0),
     lambda t: t.optim.RAdam([_p(t)], eps=-1.0),
+    lambda t: t.optim.Adadelta([_p(t)], rho=1.5),
+    lambda t: t.optim.Adadelta([_p(t)], eps=-1.0),
+    lambda t: t.optim.Rprop([_p(t)], etas=(1.2, 0.5)),
+    lambda t: t.optim.Rprop([_p(t)], lr=-0.1),
+    lambda t: t.optim.ASGD([_p(t)], weight_decay=-0.1),
     lambda t: t.optim.SGD([], lr=0.1),
     lambda t: t.optim.SGD([{"params": [_p(t)]}, {"params": []}], lr=0.1) and None,
     lambda t: (lambda p: t.optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1))(_p(t)),

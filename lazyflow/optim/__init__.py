@@ -5,9 +5,11 @@ otherwise, ends `step()` with the barrier `lazyflow.mark_step()` (see `optimizer
 """
 
 from . import lr_scheduler
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .asgd import ASGD
 from .nadam import NAdam
 from .optimizer import (
     Optimizer,
@@ -17,8 +19,10 @@ from .optimizer import (
 )
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
+           "Adadelta", "Rprop", "ASGD",
            "lr_scheduler", "optimizer_step", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
