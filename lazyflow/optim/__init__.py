@@ -4,7 +4,7 @@ Every optimizer records the update of all its parameters as one lazy program and
 otherwise, ends `step()` with the barrier `lazyflow.mark_step()` (see `optimizer.py`).
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -23,6 +23,6 @@ from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
-           "Adadelta", "Rprop", "ASGD",
+           "Adadelta", "Rprop", "ASGD", "swa_utils",
            "lr_scheduler", "optimizer_step", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
