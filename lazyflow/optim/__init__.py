@@ -10,6 +10,7 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .asgd import ASGD
+from .lbfgs import LBFGS
 from .nadam import NAdam
 from .optimizer import (
     Optimizer,
@@ -23,6 +24,6 @@ from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
-           "Adadelta", "Rprop", "ASGD", "swa_utils",
+           "Adadelta", "Rprop", "ASGD", "LBFGS", "swa_utils",
            "lr_scheduler", "optimizer_step", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
