@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ..frontend.factories import tensor as _tensor
 from ._functional import addcmul, assign
 from .adam import _check_lr
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
-    _scalar_dtype,
-    _state_like,
+    stepping_params,
 )
 
 __all__ = ["Adadelta"]
 
 
-class Adadelta(Optimizer):
+class Adadelta(GroupwiseOptimizer):
     """torch.optim.Adadelta. State: ``step``, ``square_avg``, ``acc_delta``."""
 
     def __init__(self, params, lr=1.0, rho: float = 0.9, eps: float = 1e-6,
@@ -38,36 +35,18 @@ class Adadelta(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._steps_to_tensors()
+    _group_defaults = {
+        "foreach": None, "maximize": False, "differentiable": False, "capturable": False}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _adadelta_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _adadelta_group(self, group)
 
 
 def _adadelta_group(opt: Adadelta, group: dict) -> None:
     lr = _as_float(group["lr"])
     wd = _as_float(group["weight_decay"])
     rho, eps, maximize = group["rho"], group["eps"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["square_avg"] = _state_like(p)
-            state["acc_delta"] = _state_like(p)
+    for p, g, state in stepping_params(opt, group, ("square_avg", "acc_delta")):
         _next_step(state)
         if maximize:
             g = -g

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
 from ._functional import addcdiv, addcmul, assign
 from .adam import _check_lr
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
     _scalar_dtype,
     _state_like,
+    stepping_params,
 )
 
 __all__ = ["Adagrad"]
 
 
-class Adagrad(Optimizer):
+class Adagrad(GroupwiseOptimizer):
     """torch.optim.Adagrad. State (created for every parameter at construction, as torch does):
     ``step`` and ``sum``."""
 
@@ -48,36 +48,20 @@ class Adagrad(Optimizer):
                 state["step"] = _tensor(0.0, dtype=_scalar_dtype())
                 state["sum"] = _state_like(p, initial_accumulator_value)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        self._steps_to_tensors()
+    _group_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _adagrad_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _adagrad_group(self, group)
 
 
 def _adagrad_group(opt: Adagrad, group: dict) -> None:
     lr = _as_float(group["lr"])
     wd = _as_float(group["weight_decay"])
     lr_decay, eps, maximize = group["lr_decay"], group["eps"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            # torch reads the optimizer-wide default here, not the group's value
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["sum"] = _state_like(p, opt.defaults["initial_accumulator_value"])
+    # a state created here (a parameter added later) starts from the optimizer-wide default,
+    # not the group's value, as in torch
+    buffers = (("sum", opt.defaults["initial_accumulator_value"]),)
+    for p, g, state in stepping_params(opt, group, buffers):
         step = _next_step(state)
         if maximize:
             g = -g

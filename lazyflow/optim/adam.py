@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ..frontend.factories import tensor as _tensor
 from ..frontend.ops_math import maximum
 from ..frontend.tensor import Tensor
 from ._functional import addcmul, assign, fusable, fused_update, lerp
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
-    _scalar_dtype,
-    _state_like,
+    stepping_params,
 )
 
 __all__ = ["Adam", "AdamW"]
@@ -37,7 +34,7 @@ def _check_betas_eps_wd(betas, eps, weight_decay) -> None:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
-class Adam(Optimizer):
+class Adam(GroupwiseOptimizer):
     """torch.optim.Adam. State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` and, with
     amsgrad, ``max_exp_avg_sq``.
 
@@ -65,24 +62,12 @@ class Adam(Optimizer):
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("fused", None)
-        self._steps_to_tensors()
+    _group_defaults = {
+        "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+        "differentiable": False, "decoupled_weight_decay": False, "fused": None}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _adam_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _adam_group(self, group)
 
 
 class AdamW(Adam):
@@ -113,17 +98,8 @@ def _adam_group(opt: Adam, group: dict) -> None:
     decoupled = group["decoupled_weight_decay"]
     # fused=False asks for the elementwise update, which writes state in place (less memory)
     use_fused = group.get("fused") is not False
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["exp_avg"] = _state_like(p)
-            state["exp_avg_sq"] = _state_like(p)
-            if amsgrad:
-                state["max_exp_avg_sq"] = _state_like(p)
+    buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+    for p, g, state in stepping_params(opt, group, buffers):
         step = _next_step(state)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         vmax = state["max_exp_avg_sq"] if amsgrad else None

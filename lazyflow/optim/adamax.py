@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ..frontend.factories import tensor as _tensor
 from ..frontend.ops_math import maximum
 from ._functional import addcdiv, assign, lerp
 from .adam import _check_betas_eps_wd, _check_lr
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
-    _scalar_dtype,
-    _state_like,
+    stepping_params,
 )
 
 __all__ = ["Adamax"]
 
 
-class Adamax(Optimizer):
+class Adamax(GroupwiseOptimizer):
     """torch.optim.Adamax. State: ``step``, ``exp_avg``, ``exp_inf``."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
@@ -34,21 +31,11 @@ class Adamax(Optimizer):
                     "capturable": capturable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._steps_to_tensors()
+    _group_defaults = {
+        "foreach": None, "maximize": False, "differentiable": False, "capturable": False}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _adamax_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _adamax_group(self, group)
 
 
 def _adamax_group(opt: Adamax, group: dict) -> None:
@@ -56,15 +43,7 @@ def _adamax_group(opt: Adamax, group: dict) -> None:
     beta1, beta2 = group["betas"]
     wd = _as_float(group["weight_decay"])
     eps, maximize = group["eps"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["exp_avg"] = _state_like(p)
-            state["exp_inf"] = _state_like(p)
+    for p, g, state in stepping_params(opt, group, ("exp_avg", "exp_inf")):
         if maximize:
             g = -g
         step = _next_step(state)

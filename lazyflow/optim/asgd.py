@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
 from ._functional import assign
 from .adam import _check_lr
-from .optimizer import Optimizer, _as_float, _check_flags, _next_step, _scalar_dtype, _state_like
+from .optimizer import (
+    GroupwiseOptimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    _scalar_dtype,
+    stepping_params,
+)
 
 __all__ = ["ASGD"]
 
 
-class ASGD(Optimizer):
+class ASGD(GroupwiseOptimizer):
     """torch.optim.ASGD. State: ``step``, ``eta`` (the step size), ``mu`` (the averaging
     weight) and ``ax`` (the averaged parameter). eta and mu are host-side scalars, computed
     from the step count as torch does (and rounded to the scalar dtype like its tensors)."""
@@ -29,21 +35,12 @@ class ASGD(Optimizer):
                     "differentiable": differentiable, "capturable": capturable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._steps_to_tensors(("step", "eta", "mu"))
+    _group_defaults = {
+        "foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+    _tensor_state_keys = ("step", "eta", "mu")
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _asgd_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _asgd_group(self, group)
 
 
 def _host(t) -> float:
@@ -54,16 +51,7 @@ def _asgd_group(opt: ASGD, group: dict) -> None:
     lr = _as_float(group["lr"])
     wd = _as_float(group["weight_decay"])
     lambd, alpha, t0, maximize = group["lambd"], group["alpha"], group["t0"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["eta"] = _tensor(lr, dtype=_scalar_dtype())
-            state["mu"] = _tensor(1.0, dtype=_scalar_dtype())
-            state["ax"] = _state_like(p)
+    for p, g, state in stepping_params(opt, group, ("ax",), (("eta", lr), ("mu", 1.0))):
         if maximize:
             g = -g
         step = _next_step(state)

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
 from ..frontend.factories import tensor as _tensor
 from ._functional import addcdiv, addcmul, assign, lerp
 from .adam import _check_betas_eps_wd, _check_lr
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
-    _scalar_dtype,
-    _state_like,
+    stepping_params,
 )
 
 __all__ = ["NAdam"]
 
 
-class NAdam(Optimizer):
+class NAdam(GroupwiseOptimizer):
     """torch.optim.NAdam. State: ``step``, ``mu_product``, ``exp_avg``, ``exp_avg_sq``."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
@@ -40,22 +38,13 @@ class NAdam(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-        self._steps_to_tensors(("step", "mu_product"))
+    _group_defaults = {
+        "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+        "decoupled_weight_decay": False}
+    _tensor_state_keys = ("step", "mu_product")
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _nadam_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _nadam_group(self, group)
 
 
 def _nadam_group(opt: NAdam, group: dict) -> None:
@@ -64,16 +53,8 @@ def _nadam_group(opt: NAdam, group: dict) -> None:
     wd = _as_float(group["weight_decay"])
     eps, momentum_decay = group["eps"], group["momentum_decay"]
     decoupled, maximize = group["decoupled_weight_decay"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["mu_product"] = _tensor(1.0, dtype=_scalar_dtype())
-            state["exp_avg"] = _state_like(p)
-            state["exp_avg_sq"] = _state_like(p)
+    buffers, scalars = ("exp_avg", "exp_avg_sq"), (("mu_product", 1.0),)
+    for p, g, state in stepping_params(opt, group, buffers, scalars):
         if maximize:
             g = -g
         step = _next_step(state)

@@ -28,14 +28,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..autograd.grad_mode import enable_grad
+from ..autograd.grad_mode import enable_grad, no_grad
 from ..frontend.factories import tensor as _tensor
 from ..frontend.tensor import Tensor, wrap_data
 from ..ir import dtypes as D
 from ..runtime.sync import mark_step
 from ..utils.hooks import RemovableHandle
 
-__all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
+__all__ = ["Optimizer", "GroupwiseOptimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook", "optimizer_step"]
 
 _global_optimizer_pre_hooks: OrderedDict = OrderedDict()
@@ -401,6 +401,53 @@ class Optimizer:
                     for key in capturable_keys:
                         if key in st and not isinstance(st[key], Tensor):
                             st[key] = _tensor(float(st[key]), dtype=_scalar_dtype())
+
+
+class GroupwiseOptimizer(Optimizer):
+    """An optimizer whose `step` records one update per parameter group (every built-in one
+    but LBFGS): subclasses give `_update_group`, the options an older checkpoint may lack
+    (`_group_defaults`, filled in on unpickling as torch's ``__setstate__`` does) and the state
+    entries torch turns from numbers into tensors on load (`_tensor_state_keys`)."""
+
+    _group_defaults: dict = {}
+    _tensor_state_keys: tuple = ("step",)
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self._group_defaults.items():
+                group.setdefault(key, value)
+        if self._tensor_state_keys:
+            self._steps_to_tensors(self._tensor_state_keys)
+
+    def step(self, closure=None):
+        loss = self._run_closure(closure)
+        with no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+        return loss
+
+    def _update_group(self, group: dict) -> None:
+        raise NotImplementedError
+
+
+def stepping_params(opt: Optimizer, group: dict, buffers: tuple = (), scalars: tuple = ()):
+    """(param, grad, state) for each parameter of `group` that has a gradient. An empty state
+    starts as torch's does: ``step`` 0, then each (name, value) of `scalars` as a scalar
+    tensor, then each buffer (a name, or (name, fill value)) shaped like the parameter."""
+    for p in group["params"]:
+        g = p.grad
+        if g is None:
+            continue
+        state = opt.state[p]
+        if len(state) == 0:
+            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
+            for name, value in scalars:
+                state[name] = _tensor(value, dtype=_scalar_dtype())
+            for b in buffers:
+                name, fill = (b, 0.0) if isinstance(b, str) else b
+                state[name] = _state_like(p, fill)
+        yield p, g, state
 
 
 def _state_like(p: Tensor, value: float = 0.0) -> Tensor:

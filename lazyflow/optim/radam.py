@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ..frontend.factories import tensor as _tensor
 from ._functional import addcmul, assign, lerp
 from .adam import _check_betas_eps_wd, _check_lr
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
-    _scalar_dtype,
-    _state_like,
+    stepping_params,
 )
 
 __all__ = ["RAdam"]
 
 
-class RAdam(Optimizer):
+class RAdam(GroupwiseOptimizer):
     """torch.optim.RAdam. State: ``step``, ``exp_avg``, ``exp_avg_sq``.
 
     The rectified and the plain update differ in structure; which one runs depends on the step
@@ -37,22 +34,12 @@ class RAdam(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-            group.setdefault("decoupled_weight_decay", False)
-        self._steps_to_tensors()
+    _group_defaults = {
+        "foreach": None, "maximize": False, "differentiable": False, "capturable": False,
+        "decoupled_weight_decay": False}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _radam_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _radam_group(self, group)
 
 
 def _radam_group(opt: RAdam, group: dict) -> None:
@@ -60,15 +47,7 @@ def _radam_group(opt: RAdam, group: dict) -> None:
     beta1, beta2 = group["betas"]
     wd = _as_float(group["weight_decay"])
     eps, decoupled, maximize = group["eps"], group["decoupled_weight_decay"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["exp_avg"] = _state_like(p)
-            state["exp_avg_sq"] = _state_like(p)
+    for p, g, state in stepping_params(opt, group, ("exp_avg", "exp_avg_sq")):
         if maximize:
             g = -g
         step = _next_step(state)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ..frontend.factories import tensor as _tensor
 from ._functional import addcdiv, addcmul, assign, lerp
 from .adam import _check_lr
 from .optimizer import (
-    Optimizer,
+    GroupwiseOptimizer,
     _as_float,
     _check_flags,
     _next_step,
-    _scalar_dtype,
-    _state_like,
+    stepping_params,
 )
 
 __all__ = ["RMSprop"]
 
 
-class RMSprop(Optimizer):
+class RMSprop(GroupwiseOptimizer):
     """torch.optim.RMSprop. State: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0)
     and ``grad_avg`` (centered)."""
 
@@ -42,23 +39,12 @@ class RMSprop(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._steps_to_tensors()
+    _group_defaults = {
+        "momentum": 0, "centered": False, "foreach": None, "maximize": False,
+        "differentiable": False, "capturable": False}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _rmsprop_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _rmsprop_group(self, group)
 
 
 def _rmsprop_group(opt: RMSprop, group: dict) -> None:
@@ -66,18 +52,9 @@ def _rmsprop_group(opt: RMSprop, group: dict) -> None:
     alpha, eps, momentum = group["alpha"], group["eps"], group["momentum"]
     wd = _as_float(group["weight_decay"])
     centered, maximize = group["centered"], group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["square_avg"] = _state_like(p)
-            if momentum > 0:
-                state["momentum_buffer"] = _state_like(p)
-            if centered:
-                state["grad_avg"] = _state_like(p)
+    buffers = ("square_avg",) + (("momentum_buffer",) if momentum > 0 else ()) + \
+        (("grad_avg",) if centered else ())
+    for p, g, state in stepping_params(opt, group, buffers):
         if maximize:
             g = -g
         _next_step(state)

@@ -3,17 +3,21 @@ its sign and shrink when it flips (full-batch training)."""
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
-from ..frontend.factories import tensor as _tensor
 from ..frontend.ops_math import where
 from ._functional import assign
 from .adam import _check_lr
-from .optimizer import Optimizer, _as_float, _check_flags, _next_step, _scalar_dtype, _state_like
+from .optimizer import (
+    GroupwiseOptimizer,
+    _as_float,
+    _check_flags,
+    _next_step,
+    stepping_params,
+)
 
 __all__ = ["Rprop"]
 
 
-class Rprop(Optimizer):
+class Rprop(GroupwiseOptimizer):
     """torch.optim.Rprop. State: ``step``, ``prev`` (the last gradient used), ``step_size``."""
 
     def __init__(self, params, lr=1e-2, etas: tuple = (0.5, 1.2), step_sizes: tuple = (1e-6, 50),
@@ -28,36 +32,19 @@ class Rprop(Optimizer):
                     "capturable": capturable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._steps_to_tensors()
+    _group_defaults = {
+        "foreach": None, "maximize": False, "differentiable": False, "capturable": False}
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _rprop_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _rprop_group(self, group)
 
 
 def _rprop_group(opt: Rprop, group: dict) -> None:
     etaminus, etaplus = group["etas"]
     step_min, step_max = group["step_sizes"]
     maximize = group["maximize"]
-    for p in group["params"]:
-        g = p.grad
-        if g is None:
-            continue
-        state = opt.state[p]
-        if len(state) == 0:
-            state["step"] = _tensor(0.0, dtype=_scalar_dtype())
-            state["prev"] = _state_like(p)
-            state["step_size"] = _state_like(p, _as_float(group["lr"]))
+    buffers = ("prev", ("step_size", _as_float(group["lr"])))
+    for p, g, state in stepping_params(opt, group, buffers):
         if maximize:
             g = -g
         _next_step(state)

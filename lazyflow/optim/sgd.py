@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ._functional import assign
-from .optimizer import Optimizer, _as_float, _check_flags, _state_like
+from .optimizer import GroupwiseOptimizer, _as_float, _check_flags, _state_like
 
 __all__ = ["SGD"]
 
 
-class SGD(Optimizer):
+class SGD(GroupwiseOptimizer):
     """torch.optim.SGD. State per parameter: ``momentum_buffer`` (only when momentum != 0)."""
 
     def __init__(self, params, lr=1e-3, momentum: float = 0, dampening: float = 0,
@@ -32,21 +31,13 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+    _group_defaults = {
+        "nesterov": False, "maximize": False, "foreach": None, "differentiable": False,
+        "fused": False}
+    _tensor_state_keys = ()
 
-    def step(self, closure=None):
-        loss = self._run_closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                _sgd_group(self, group)
-        return loss
+    def _update_group(self, group: dict) -> None:
+        _sgd_group(self, group)
 
 
 def _is_multi_element(x) -> bool:
