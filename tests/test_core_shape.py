@@ -170,6 +170,15 @@ def test_size_and_shape_api():
     check_raises(lambda t: len(t.tensor(1.0)), TypeError)
 
 
+@pytest.mark.parametrize("expr", ["s + (5,)", "(5,) + s", "s + s", "s * 2", "2 * s", "s[:1]"])
+def test_size_arithmetic_keeps_sizes_like_torch(expr):
+    import torch
+    got = eval(expr, {"s": lf.Size([2, 3])})
+    want = eval(expr, {"s": torch.Size([2, 3])})
+    assert isinstance(got, lf.Size) and isinstance(want, torch.Size)
+    assert tuple(got) == tuple(want)
+
+
 SHAPE_ERRORS = [
     ("view_numel", lambda t: t.ones(2, 3).view(4, 2), RuntimeError, ["[4, 2]", "6"]),
     ("reshape_two_infer", lambda t: t.ones(2, 3).reshape(-1, -1), RuntimeError, []),
