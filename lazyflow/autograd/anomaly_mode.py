@@ -13,15 +13,15 @@ execution per node): anomaly mode is for debugging, as torch's warning on entry 
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 import warnings
+
+from ..utils.frames import PACKAGE_DIR, stacklevel_outside
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "is_anomaly_check_nan_enabled", "set_anomaly_enabled"]
 
 _STATE = {"enabled": False, "check_nan": True}
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def is_anomaly_enabled() -> bool:
@@ -72,17 +72,8 @@ class set_detect_anomaly:  # noqa: N801 - torch's name
 def forward_stack() -> list:
     """The stack of the op being recorded, user frames only (torch's ``traceback_``)."""
     frames = [f for f in traceback.extract_stack()[:-1]
-              if not os.path.abspath(f.filename).startswith(_PKG_DIR)]
+              if not os.path.abspath(f.filename).startswith(PACKAGE_DIR)]
     return traceback.format_list(frames)
-
-
-def _user_stacklevel() -> int:
-    """The `stacklevel` that attributes a warning to the user's frame (the backward call)."""
-    level, f = 1, sys._getframe(1)
-    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG_DIR):
-        level += 1
-        f = f.f_back
-    return level
 
 
 def warn_forward_trace(fn) -> None:
@@ -91,10 +82,10 @@ def warn_forward_trace(fn) -> None:
     if stack is None:
         warnings.warn(f"Error detected in {fn.name()}. No forward pass information available. "
                       "Enable detect anomaly during forward pass for more information.",
-                      stacklevel=_user_stacklevel())
+                      stacklevel=stacklevel_outside((PACKAGE_DIR,)))
         return
     warnings.warn(f"Error detected in {fn.name()}. Traceback of forward call that caused the "
-                  "error:\n" + "".join(stack), stacklevel=_user_stacklevel())
+                  "error:\n" + "".join(stack), stacklevel=stacklevel_outside((PACKAGE_DIR,)))
 
 
 def check_nan(fn, grads_in: tuple, positions: tuple) -> None:
