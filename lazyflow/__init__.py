@@ -37,6 +37,7 @@ from .autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .frontend import ops_compose as _oc
 from .frontend import ops_index as _oi
 from .frontend import ops_linalg as _ol
 from .frontend import ops_math as _om
@@ -114,7 +115,7 @@ short = int16
 cfloat = None
 
 for _table in (_om.FUNCTIONS, _or.FUNCTIONS, _os.FUNCTIONS, _oi.FUNCTIONS, _ol.FUNCTIONS,
-               _rnd.FUNCTIONS):
+               _rnd.FUNCTIONS, _oc.FUNCTIONS):
     globals().update(_table)
 
 for _name, _dt in ((n, d) for d, n in ((float32, "FloatTensor"), (float64, "DoubleTensor"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import ops_index, ops_linalg, ops_math, ops_reduce, ops_shape, random
+from . import ops_compose, ops_index, ops_linalg, ops_math, ops_reduce, ops_shape, random
 from .convert import cast
 from .grad_state import GRAD
 from .tensor import Tensor, record
@@ -136,7 +136,7 @@ def _masked_fill_(self, mask, value):
 def install() -> None:
     T = Tensor
     for table in (ops_math.METHODS, ops_reduce.METHODS, ops_shape.METHODS, ops_index.METHODS,
-                  ops_linalg.METHODS, random.METHODS):
+                  ops_linalg.METHODS, random.METHODS, ops_compose.METHODS):
         for name, fn in table.items():
             setattr(T, name, fn)
     for name in _INPLACE_MATH:

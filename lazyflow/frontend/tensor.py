@@ -227,6 +227,14 @@ class Tensor:
     def is_cpu(self) -> bool:
         return self._node.device == "cpu"
 
+    def get_device(self) -> int:
+        """The CUDA device index, or -1 for a CPU tensor (torch's convention)."""
+        return -1 if self._node.device == "cpu" else 0
+
+    def is_pinned(self, device=None) -> bool:
+        """False: lazyflow keeps no page-locked host buffers (CuPy copies from numpy)."""
+        return False
+
     @property
     def ndim(self) -> int:
         return len(self._node.shape)
