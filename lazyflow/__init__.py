@@ -201,4 +201,4 @@ def compile(model=None, **kwargs):  # noqa: A001 - torch.compile is a no-op here
 
 __version__ = "0.1.0"
 
-from . import distributions, testing  # noqa: E402 - after the tensor API they build on
+from . import distributions, special, testing  # noqa: E402 - after the tensor API they build on

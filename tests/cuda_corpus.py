@@ -16,9 +16,10 @@ FLOATS = ("float32", "float16", "bfloat16", "float64")
 
 UNARY_ANY = ("neg", "abs", "sign", "exp", "expm1", "sin", "cos", "tan", "atan", "sinh", "cosh",
              "tanh", "asinh", "sigmoid", "relu", "erf", "floor", "ceil", "trunc", "round", "frac",
-             "reciprocal", "square", "isnan", "isinf", "isfinite", "signbit")
+             "reciprocal", "square", "isnan", "isinf", "isfinite", "signbit", "lgamma",
+             "digamma")
 UNARY_POS = ("log", "log1p", "log2", "log10", "sqrt", "rsqrt", "acosh")
-UNARY_UNIT = ("asin", "acos", "atanh")
+UNARY_UNIT = ("asin", "acos", "atanh", "erfinv")
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "atan2", "eq", "ne", "lt", "le", "gt",
           "ge", "logical_and", "logical_or", "logical_xor", "remainder", "fmod", "floor_divide")
 
@@ -179,6 +180,18 @@ def adam_update(make):
     return [p.detach() for p in ps]
 
 
+def special_grads(make):
+    """lgamma, digamma, erfinv forward and backward (digamma's derivative is trigamma), with
+    the special values each one treats apart."""
+    x = make(_x((5, 13), 0.05, 4.0, seed=60)).requires_grad_()
+    u = make(_x((5, 13), -0.95, 0.95, seed=61)).requires_grad_()
+    (x.lgamma() * 0.5 + x.digamma() + u.erfinv()).sum().backward()
+    edges = make(np.array([0.0, -0.0, -1.0, -2.5, np.inf, -np.inf, np.nan, 1.0, 2.0, 30.5],
+                          np.float32))
+    unit = make(np.array([-1.0, 1.0, 1.5, 0.0, 0.999999, -0.5, np.nan], np.float32))
+    return [x.grad, u.grad, edges.lgamma(), edges.digamma(), unit.erfinv()]
+
+
 def lstm_step(make):
     """Forward and backward of a bidirectional LSTM: the lstm_seq library ops read and write
     buffers between generated kernels (views, broadcast gradients)."""
@@ -207,6 +220,7 @@ CASES["library"] = (library, "float32")
 CASES["mlp_step"] = (mlp_step, "float32")
 CASES["adam_update"] = (adam_update, "float32")
 CASES["lstm_step"] = (lstm_step, "float32")
+CASES["special_grads"] = (special_grads, "float32")
 
 TOL = {"float32": (2e-5, 2e-6), "float64": (1e-11, 1e-12), "float16": (2e-3, 1e-3),
        "bfloat16": (1.6e-2, 1e-2), "int64": (0, 0)}

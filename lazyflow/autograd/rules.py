@@ -311,6 +311,28 @@ def _erf(x, out, g):
     return g * (2.0 / math.sqrt(math.pi)) * M.exp(-(x * x))
 
 
+@_unary("erfinv", "out")
+def _erfinv(x, out, g):
+    return g * (math.sqrt(math.pi) / 2.0) * M.exp(out * out)
+
+
+@_unary("lgamma", "x")
+def _lgamma(x, out, g):
+    return g * M.unary("digamma", x)
+
+
+@_unary("digamma", "x")
+def _digamma(x, out, g):
+    return g * M.unary("trigamma", x)
+
+
+@_unary("trigamma", "x")
+def _trigamma(x, out, g):
+    # digamma's second derivative would need polygamma(2, x), which lazyflow does not compute
+    raise NotImplementedError("the derivative of polygamma(1, x) (digamma's second "
+                              "derivative) is not implemented in lazyflow")
+
+
 @_unary("reciprocal", "out")
 def _reciprocal(x, out, g):
     return -g * (out * out)

@@ -78,6 +78,7 @@ _INPLACE_MATH = ["add", "sub", "mul", "div", "true_divide", "floor_divide", "rem
                  "minimum", "logical_not", "logical_and", "logical_or", "logical_xor",
                  "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "eq", "ne", "lt",
                  "le", "gt", "ge", "negative", "absolute", "fix", "erfc", "logit", "xlogy",
+                 "erfinv", "lgamma", "digamma",
                  "hypot", "deg2rad", "rad2deg", "sgn", "exp2"]
 _INPLACE_INDEX = ["scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy",
                   "index_fill"]

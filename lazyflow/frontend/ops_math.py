@@ -148,7 +148,7 @@ _TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
 # ----------------------------------------------------------------------------- unary
 _FLOAT_UNARY = {"exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos",
                 "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-                "sigmoid", "erf", "reciprocal"}
+                "sigmoid", "erf", "reciprocal", "erfinv", "lgamma", "digamma", "trigamma"}
 _INT_IDENTITY = {"floor", "ceil", "trunc", "rint"}
 # ATen kernel names in torch's "not implemented for 'Bool'" errors
 _NO_BOOL = {"abs": "abs_cpu", "floor": "floor_vml_cpu", "ceil": "ceil_vml_cpu",
@@ -601,7 +601,7 @@ def _simple(op):
 _UNARY_NAMES = ["neg", "abs", "sign", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt",
                 "rsqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
                 "asinh", "acosh", "atanh", "sigmoid", "relu", "erf", "floor", "ceil", "trunc",
-                "reciprocal"]
+                "reciprocal", "erfinv", "lgamma", "digamma"]
 _unary_fns = {name: _simple(name) for name in _UNARY_NAMES}
 globals().update(_unary_fns)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import numerics
+from . import numerics, special
 from .dtypes import bool_
 from .node import Node
 from .registry import ELEMENTWISE, OPS, OpDef, register
@@ -75,6 +75,10 @@ UNARY = {
     "sigmoid": (numerics.sigmoid, None, True, "Sigmoid"),
     "relu": (numerics.relu, None, False, "Relu"),
     "erf": (numerics.erf, None, True, "Erf"),
+    "erfinv": (special.erfinv, None, True, "Erfinv"),
+    "lgamma": (special.lgamma, None, True, "Lgamma"),
+    "digamma": (special.digamma, None, True, "Digamma"),
+    "trigamma": (special.trigamma, None, True, "Polygamma"),   # polygamma(1, x): digamma's VJP
     "floor": (np.floor, "floor", False, "Floor"),
     "ceil": (np.ceil, "ceil", False, "Ceil"),
     "trunc": (np.trunc, "trunc", False, "Trunc"),

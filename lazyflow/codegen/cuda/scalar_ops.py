@@ -126,6 +126,8 @@ TEMPLATES: dict = {
     "sinh": "lf_sinh({0})", "cosh": "lf_cosh({0})", "tanh": "lf_tanh({0})",
     "asinh": "lf_asinh({0})", "acosh": "lf_acosh({0})", "atanh": "lf_atanh({0})",
     "sigmoid": "lf_sigmoid({0})", "relu": "lf_relu({0})", "erf": "lf_erf({0})",
+    "erfinv": "lf_erfinv({0})", "lgamma": "lf_lgamma({0})", "digamma": "lf_digamma({0})",
+    "trigamma": "lf_trigamma({0})",
     "floor": "lf_floor({0})", "ceil": "lf_ceil({0})", "trunc": "lf_trunc({0})",
     "rint": "lf_rint({0})", "frac": "lf_frac({0})", "reciprocal": "({T})(1) / ({0})",
     "square": "({0} * {0})",

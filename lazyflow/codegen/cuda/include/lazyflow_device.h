@@ -52,7 +52,54 @@ LF_UNARY_F(lf_floor, floorf, floor)
 LF_UNARY_F(lf_ceil, ceilf, ceil)
 LF_UNARY_F(lf_trunc, truncf, trunc)
 LF_UNARY_F(lf_rint, rintf, rint)
+LF_UNARY_F(lf_lgamma, lgammaf, lgamma)
+LF_UNARY_F(lf_erfinv, erfinvf, erfinv)
 #undef LF_UNARY_F
+
+// digamma and trigamma (digamma's derivative): the recurrence up to x >= 6, then the
+// asymptotic series, reflection below 0; in double, as the numpy backend (lazyflow/ir/special.py)
+#define LF_PI 3.14159265358979323846
+#define LF_DNAN __longlong_as_double(0x7ff8000000000000LL)
+__device__ __forceinline__ double lf_digamma_pos(double x) {
+  double acc = 0.0;
+  while (x < 6.0) { acc += 1.0 / x; x += 1.0; }
+  double inv2 = 1.0 / (x * x);
+  double series = inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (
+      1.0 / 240 - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760 - inv2 / 12))))));
+  return log(x) - 0.5 / x - series - acc;
+}
+__device__ __forceinline__ double lf_digamma(double x) {
+  if (x != x) return x;
+  if (x == 0) return 1.0 / x < 0 ? LF_DINF : -LF_DINF;   // digamma(-0.0) = +inf, as torch
+  if (x == LF_DINF) return x;
+  if (x == -LF_DINF) return LF_DNAN;
+  if (x < 0) {
+    double f = x - floor(x);
+    if (f == 0) return LF_DNAN;
+    return lf_digamma_pos(1.0 - x) - LF_PI / tan(LF_PI * f);
+  }
+  return lf_digamma_pos(x);
+}
+__device__ __forceinline__ float lf_digamma(float x) { return (float)lf_digamma((double)x); }
+__device__ __forceinline__ double lf_trigamma_pos(double x) {
+  double acc = 0.0;
+  while (x < 6.0) { acc += 1.0 / (x * x); x += 1.0; }
+  double inv = 1.0 / x, inv2 = inv * inv;
+  return inv + inv2 / 2 + inv * inv2 * (1.0 / 6 - inv2 * (1.0 / 30 - inv2 * (1.0 / 42 - inv2 * (
+      1.0 / 30 - inv2 * (5.0 / 66 - inv2 * (691.0 / 2730 - inv2 * 7.0 / 6)))))) + acc;
+}
+__device__ __forceinline__ double lf_trigamma(double x) {
+  if (x != x) return x;
+  if (x == 0) return LF_DINF;
+  if (x == LF_DINF) return 0.0;
+  if (x == -LF_DINF) return LF_DNAN;
+  if (x < 0) {
+    double s = sin(LF_PI * (x - rint(x)));
+    return LF_PI * LF_PI / (s * s) - lf_trigamma_pos(1.0 - x);
+  }
+  return lf_trigamma_pos(x);
+}
+__device__ __forceinline__ float lf_trigamma(float x) { return (float)lf_trigamma((double)x); }
 
 __device__ __forceinline__ float lf_fmod(float a, float b) { return fmodf(a, b); }
 __device__ __forceinline__ double lf_fmod(double a, double b) { return fmod(a, b); }
