@@ -32,6 +32,10 @@ MAKERS = {   # name -> (fn(lib, tensor) -> distribution, value array for log_pro
     "categorical_logits": (lambda L, T: _d(L).Categorical(logits=T(LOGITS)), CATS),
     "categorical_probs": (lambda L, T: _d(L).Categorical(probs=T(np.exp(LOGITS))), CATS),
     "independent": (lambda L, T: _d(L).Independent(_d(L).Normal(T(LOC), T(SCALE)), 1), VALUE),
+    "exponential": (lambda L, T: _d(L).Exponential(T(SCALE)), np.abs(VALUE)),
+    "exponential_scalar": (lambda L, T: _d(L).Exponential(1.5), np.abs(VALUE)),
+    "laplace": (lambda L, T: _d(L).Laplace(T(LOC), T(SCALE)), VALUE),
+    "poisson": (lambda L, T: _d(L).Poisson(T(SCALE * 3)), np.floor(np.abs(VALUE) * 3)),
 }
 
 
@@ -54,11 +58,12 @@ def test_densities_moments_and_shapes_match_torch(name):
     assert tuple(l.batch_shape) == tuple(t.batch_shape)
     assert tuple(l.event_shape) == tuple(t.event_shape)
     _close(l.log_prob(lv), t.log_prob(tv))
-    _close(l.entropy(), t.entropy())
+    if not name.startswith("poisson"):          # torch has no closed-form Poisson entropy
+        _close(l.entropy(), t.entropy())
     _close(l.mean, t.mean)
     _close(l.variance, t.variance)
     _close(l.stddev, t.stddev)
-    if name.startswith(("normal", "uniform")):
+    if name.startswith(("normal", "uniform", "exponential", "laplace")):
         _close(l.cdf(lv), t.cdf(tv))
     if not name.startswith("uniform"):
         _close(l.mode, t.mode)
@@ -88,6 +93,13 @@ def test_samples_have_the_right_statistics():
     b = d.Bernoulli(probs=lf.tensor([0.1, 0.7])).sample((20000,)).numpy()
     assert set(np.unique(b)) <= {0.0, 1.0}
     np.testing.assert_allclose(b.mean(0), [0.1, 0.7], atol=0.015)
+    e = d.Exponential(lf.tensor([0.5, 4.0])).sample((20000,)).numpy()
+    np.testing.assert_allclose(e.mean(0), [2.0, 0.25], rtol=0.04)
+    lp = d.Laplace(lf.tensor(1.0), lf.tensor(2.0)).sample((20000,)).numpy()
+    assert abs(np.median(lp) - 1.0) < 0.08 and abs(lp.var() - 8.0) < 0.6
+    po = d.Poisson(lf.tensor([0.5, 6.0])).sample((20000,)).numpy()
+    assert (po == np.floor(po)).all()
+    np.testing.assert_allclose(po.mean(0), [0.5, 6.0], rtol=0.04)
     c = d.Categorical(probs=lf.tensor([0.2, 0.5, 0.3])).sample((30000,)).numpy()
     np.testing.assert_allclose(np.bincount(c, minlength=3) / 30000, [0.2, 0.5, 0.3], atol=0.015)
 
@@ -124,6 +136,11 @@ KLS = [
                                           _d(L).Bernoulli(probs=T([0.5, 0.5, 1.0])))),
     ("uniform", "", lambda L, T: (_d(L).Uniform(T([0.0, 0.0]), T([1.0, 2.0])),
                                   _d(L).Uniform(T([-1.0, 0.5]), T([2.0, 3.0])))),
+    ("exponential", "", lambda L, T: (_d(L).Exponential(T(SCALE)),
+                                      _d(L).Exponential(T(SCALE * 2.5)))),
+    ("laplace", "", lambda L, T: (_d(L).Laplace(T(LOC), T(SCALE)),
+                                  _d(L).Laplace(T(LOC + 0.3), T(SCALE * 0.5)))),
+    ("poisson", "", lambda L, T: (_d(L).Poisson(T(SCALE)), _d(L).Poisson(T(SCALE + 1.0)))),
     ("independent", "", lambda L, T: (
         _d(L).Independent(_d(L).Normal(T(LOC), T(SCALE)), 1),
         _d(L).Independent(_d(L).Normal(T(LOC + 1), T(SCALE)), 1))),
@@ -162,6 +179,9 @@ def test_kl_registry_like_torch():
     lambda L: _d(L).Categorical(probs=L.tensor([0.2, 0.8])).log_prob(L.tensor([2])),
     lambda L: _d(L).Normal(L.zeros(3), L.ones(3)).log_prob(L.zeros(2)),
     lambda L: _d(L).Independent(_d(L).Normal(L.zeros(3), L.ones(3)), 2),
+    lambda L: _d(L).Exponential(L.tensor([-1.0])),
+    lambda L: _d(L).Poisson(L.tensor([2.0])).log_prob(L.tensor([1.5])),
+    lambda L: _d(L).Exponential(L.tensor([1.0])).log_prob(L.tensor([-1.0])),
 ])
 def test_invalid_parameters_and_values_raise_like_torch(make):
     with pytest.raises(ValueError) as want:

@@ -3,7 +3,8 @@ constraints): each constraint answers `check(value)` with a lazy bool tensor."""
 
 from __future__ import annotations
 
-__all__ = ["Constraint", "real", "positive", "unit_interval", "boolean", "simplex",
+__all__ = ["Constraint", "real", "positive", "nonnegative", "nonnegative_integer",
+           "unit_interval", "boolean", "simplex",
            "integer_interval", "greater_than", "less_than", "interval", "dependent",
            "dependent_property", "is_dependent", "real_vector", "independent"]
 
@@ -33,6 +34,30 @@ class _GreaterThan(Constraint):
 
     def __repr__(self) -> str:
         return f"GreaterThan(lower_bound={self.lower_bound})"
+
+
+class _GreaterThanEq(Constraint):
+    def __init__(self, lower_bound) -> None:
+        self.lower_bound = lower_bound
+
+    def check(self, value):
+        return self.lower_bound <= value
+
+    def __repr__(self) -> str:
+        return f"GreaterThanEq(lower_bound={self.lower_bound})"
+
+
+class _IntegerGreaterThan(Constraint):
+    is_discrete = True
+
+    def __init__(self, lower_bound) -> None:
+        self.lower_bound = lower_bound
+
+    def check(self, value):
+        return (value % 1 == 0) & (value >= self.lower_bound)
+
+    def __repr__(self) -> str:
+        return f"IntegerGreaterThan(lower_bound={self.lower_bound})"
 
 
 class _LessThan(Constraint):
@@ -116,6 +141,8 @@ def is_dependent(constraint) -> bool:
 
 real = _Real()
 positive = _GreaterThan(0.0)
+nonnegative = _GreaterThanEq(0.0)
+nonnegative_integer = _IntegerGreaterThan(0)
 unit_interval = _Interval(0.0, 1.0)
 boolean = _Boolean()
 simplex = _Simplex()

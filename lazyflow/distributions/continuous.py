@@ -1,4 +1,5 @@
-"""Normal and Uniform (torch.distributions.normal / uniform)."""
+"""Normal, Uniform, Exponential and Laplace (torch.distributions' continuous families that
+need no special sampler)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import lazyflow as lf
 from . import constraints
 from .distribution import Distribution, broadcast_all
 
-__all__ = ["Normal", "Uniform"]
+__all__ = ["Normal", "Uniform", "Exponential", "Laplace"]
 
 
 class Normal(Distribution):
@@ -122,3 +123,99 @@ class Uniform(Distribution):
 
     def entropy(self):
         return (self.high - self.low).log()
+
+
+class Exponential(Distribution):
+    """Rate-`rate` exponential on [0, inf); `rsample` is -log(1 - u) / rate."""
+
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, rate, validate_args: bool | None = None) -> None:
+        (self.rate,) = broadcast_all(rate)
+        batch = () if isinstance(rate, numbers.Number) else self.rate.size()
+        super().__init__(batch, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.rate.reciprocal()
+
+    @property
+    def mode(self):
+        return lf.zeros_like(self.rate)
+
+    @property
+    def stddev(self):
+        return self.rate.reciprocal()
+
+    @property
+    def variance(self):
+        return self.rate.pow(-2)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        u = lf.rand(shape, dtype=self.rate.dtype, device=self.rate.device)
+        return -lf.log1p(-u) / self.rate
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return self.rate.log() - self.rate * value
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return 1 - lf.exp(-self.rate * value)
+
+    def entropy(self):
+        return 1.0 - lf.log(self.rate)
+
+
+class Laplace(Distribution):
+    """Laplace (double exponential) with location `loc` and scale `scale`."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args: bool | None = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        scalar = isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number)
+        super().__init__(() if scalar else self.loc.size(), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return 2 * self.scale.pow(2)
+
+    @property
+    def stddev(self):
+        return (2 ** 0.5) * self.scale
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        eps = lf.finfo(self.loc.dtype).eps
+        u = lf.rand(shape, dtype=self.loc.dtype, device=self.loc.device) * (2 - eps) + (eps - 1)
+        return self.loc - self.scale * u.sign() * lf.log1p(-u.abs())
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return -lf.log(2 * self.scale) - lf.abs(value - self.loc) / self.scale
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        d = value - self.loc
+        return 0.5 - 0.5 * d.sign() * lf.expm1(-d.abs() / self.scale)
+
+    def entropy(self):
+        return 1 + lf.log(2 * self.scale)

@@ -1,5 +1,5 @@
-"""Bernoulli and Categorical (torch.distributions.bernoulli / categorical): parameterized by
-`probs` or `logits` (exactly one); the other is derived on first use."""
+"""Bernoulli and Categorical (parameterized by `probs` or `logits`, exactly one; the other is
+derived on first use) and Poisson."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .distribution import (
     probs_to_logits,
 )
 
-__all__ = ["Bernoulli", "Categorical"]
+__all__ = ["Bernoulli", "Categorical", "Poisson"]
 
 
 def _one_of(probs, logits) -> None:
@@ -158,3 +158,38 @@ class Categorical(Distribution):
         values = lf.arange(self._num_events, dtype=lf.int64)
         values = values.view((-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
+
+
+class Poisson(Distribution):
+    """Counts with mean `rate`."""
+
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, rate, validate_args: bool | None = None) -> None:
+        (self.rate,) = broadcast_all(rate)
+        batch = () if isinstance(rate, numbers.Number) else self.rate.size()
+        super().__init__(batch, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.rate
+
+    @property
+    def mode(self):
+        return self.rate.floor()
+
+    @property
+    def variance(self):
+        return self.rate
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        with lf.no_grad():
+            return lf.poisson(self.rate.expand(shape))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        rate, value = broadcast_all(self.rate, value)
+        return value.xlogy(rate) - rate - (value + 1).lgamma()
