@@ -164,3 +164,40 @@ def test_closure_loss_is_materialized_by_the_step():
     assert lf.debug.counter_value("Execute") == 1
     assert loss._pending_node() is None and np.isfinite(loss.item())
     assert lf.debug.counter_value("Execute") == 1       # item() after the step is free
+
+
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1, momentum=0.9)),
+                                         ("RMSprop", dict(lr=0.01, momentum=0.5)),
+                                         ("Adamax", dict(lr=0.01)),
+                                         ("Adam", dict(lr=0.01, fused=False))])
+def test_parameters_and_state_keep_their_arrays(name, kwargs):
+    """Each update is written into the array of the tensor it rebinds (the parameter's own,
+    its state's own), not into another dead input's: the gradient, which p.grad still holds,
+    sorts first in the graph and would block the write at run time."""
+    rng = np.random.default_rng(3)
+    params = [lf.tensor(rng.standard_normal((5, 4)).astype(np.float32), requires_grad=True),
+              lf.tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)]
+    opt = getattr(lf.optim, name)(params, **kwargs)
+
+    def arrays():
+        return [t._node.data.ctypes.data for p in params
+                for t in [p] + [v for v in opt.state[p].values()
+                                if isinstance(v, lf.Tensor) and v.dim() > 0]]
+
+    for step in range(4):
+        for p in params:                 # gradients first: they take the low input slots
+            p.grad = lf.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32))
+        before = arrays() if step else None
+        opt.step()
+        if before is not None:
+            assert arrays() == before
+
+
+def test_a_tensors_in_place_op_reuses_its_own_array():
+    other = lf.tensor(np.ones((64, 64), np.float32))
+    x = lf.tensor(np.zeros((64, 64), np.float32))
+    lf.mark_step()
+    address = x._node.data.ctypes.data
+    x.add_(other * 2)                    # `other` is read first and is alive: not a candidate
+    lf.mark_step()
+    assert x._node.data.ctypes.data == address and float(x.sum()) == 64 * 64 * 2

@@ -22,6 +22,7 @@ from ..ir.node import Node
 from ..ir.registry import OPS
 from ..runtime import live
 from ..runtime.metrics import counter_inc
+from ..runtime.replaces import note as _note_replaces
 from ..runtime.sync import sync_nodes
 from .device import device
 from .grad_state import GRAD
@@ -565,6 +566,7 @@ class Tensor:
     def _rebind(self, result: "Tensor") -> None:
         if self._rg and not result._rg and GRAD.enabled:
             result = _zero_grad_link(self, result)
+        _note_replaces(result._node, self._node)
         self._node = result._node
         if result.grad_fn is not None or (result._rg and not self._rg):
             self.grad_fn = result.grad_fn

@@ -29,12 +29,13 @@ class Trace:
     The sequence can be decoded back into the graph, so equal keys mean equal structure.
     """
 
-    __slots__ = ("order", "in_vals", "in_descs", "roots", "out_refs", "key", "device")
+    __slots__ = ("order", "in_vals", "in_descs", "in_ids", "roots", "out_refs", "key", "device")
 
-    def __init__(self, order, in_vals, in_descs, roots, out_refs, key, device):
+    def __init__(self, order, in_vals, in_descs, roots, out_refs, key, device, in_ids=()):
         self.order = order          # pending Nodes, topologically sorted
         self.in_vals = in_vals      # arrays of realized inputs and Python scalars, by slot
         self.in_descs = in_descs    # per slot: (shape, dtype) of an array, or a scalar's type
+        self.in_ids = in_ids        # per slot: id() of the realized input node, None: a scalar
         self.roots = roots
         self.out_refs = out_refs
         self.key = key
@@ -106,8 +107,10 @@ def capture(roots: list) -> Trace:
     in_descs: list = []
     items: list = []
     ops = OPS
+    in_ids: list = []
     val_append = in_vals.append
     desc_append = in_descs.append
+    id_append = in_ids.append
     ext = items.extend
     app = items.append
     nv = 0
@@ -121,6 +124,7 @@ def capture(roots: list) -> Trace:
                     nv += 1
                     r = index[x] = -nv
                     val_append(x.data)
+                    id_append(id(x))
                     d = (x.shape, x.dtype)
                     desc_append(d)
                     app(d)
@@ -131,6 +135,7 @@ def capture(roots: list) -> Trace:
                 nv += 1
                 app(-nv)
                 val_append(x)
+                id_append(None)
                 tx = type(x)
                 desc_append(tx)
                 app(tx)
@@ -139,7 +144,7 @@ def capture(roots: list) -> Trace:
     device = roots[0].device if roots else "cpu"
     items.append(out_refs)
     items.append(device)
-    return Trace(order, in_vals, in_descs, list(roots), out_refs, tuple(items), device)
+    return Trace(order, in_vals, in_descs, list(roots), out_refs, tuple(items), device, in_ids)
 
 
 def stable_digest(obj, n: int = 6) -> str:

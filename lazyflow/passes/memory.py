@@ -178,7 +178,9 @@ class MemoryPlanning:
         last_raise = raising[-1] if raising else -1
         taken: set = set()
         seen: set = set()
-        for o in g.outputs:
+        # output position -> the input slot whose tensor it rebinds (runtime.replaces)
+        prefs = getattr(g, "donation_prefs", None) or {}
+        for out_pos, o in enumerate(g.outputs):
             target = _written_value(o, produced)
             if target is None or target[0] in seen:
                 continue
@@ -211,8 +213,10 @@ class MemoryPlanning:
                     if bad:
                         why.append(bad)
                         continue
-                # prefer the value this output updates (a parameter, its momentum)
-                rank = 0 if leaf in writer.inputs else 1 if slot in ancestors else 2
+                # prefer the array of the tensor this output rebinds, then an input of the
+                # writer (a parameter, its momentum), then any ancestor
+                rank = -1 if prefs.get(out_pos) == slot else \
+                    0 if leaf in writer.inputs else 1 if slot in ancestors else 2
                 if best is None or rank < best[0]:
                     best = (rank, slot)
             if best is None:

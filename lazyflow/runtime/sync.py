@@ -15,7 +15,7 @@ import numpy as np
 from ..ir.graph import build_graph, capture
 from ..ir.node import Node
 from ..ir.printer import format_graph
-from . import live
+from . import live, replaces
 from .backend import get_backend
 from .cache import CompileCache, Executable, explain_miss
 from .donation import donated_arrays, plan_checks
@@ -68,6 +68,7 @@ def compile_graph_for(trace, cause: str) -> Executable:
     from ..passes import optimize
     backend = get_backend(trace.device)
     g = build_graph(trace, cause)
+    g.donation_prefs = replaces.preferences(trace)
     num_nodes = len(g.nodes)
     ir_text = format_graph(g)
     dump_dir = os.environ.get("LAZYFLOW_DUMP_DIR")
@@ -173,6 +174,7 @@ def _run(roots: list, cause: str) -> None:
         # device backends return their own arrays (CuPy's refuse implicit numpy conversion)
         node.realize(out if type(out) is np.ndarray or not on_cpu
                      else asarray(out, dtype=node.dtype.np))
+    replaces.forget(roots)
     if dbg:
         hit = "miss" if why is not None or where is not None else "hit"
         line = (f"[lazyflow] {exe.name} {hit} cause={cause} at {where or user_location()} "
