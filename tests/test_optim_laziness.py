@@ -201,3 +201,14 @@ def test_a_tensors_in_place_op_reuses_its_own_array():
     x.add_(other * 2)                    # `other` is read first and is alive: not a candidate
     lf.mark_step()
     assert x._node.data.ctypes.data == address and float(x.sum()) == 64 * 64 * 2
+
+
+def test_a_chain_of_in_place_ops_lands_in_the_first_array():
+    other = lf.tensor(np.ones((32, 32), np.float32))
+    x = lf.tensor(np.zeros((32, 32), np.float32))
+    lf.mark_step()
+    address = x._node.data.ctypes.data
+    x.copy_(other * 2 + x)               # `other` first in the graph, and alive
+    x.mul_(3)                            # the value x started the step with is the target
+    lf.mark_step()
+    assert x._node.data.ctypes.data == address and float(x.sum()) == 32 * 32 * 6

@@ -16,12 +16,16 @@ _LIMIT = 100_000         # ids of nodes long gone could be reused: start over pa
 
 
 def note(new_node, old_node) -> None:
-    """Record that `new_node` (pending) replaces realized `old_node` in some tensor."""
-    if old_node.data is None or new_node.data is not None:
+    """Record that `new_node` (pending) replaces `old_node` in some tensor: the realized node
+    itself, or, after several in-place ops before a barrier, the one the chain started from."""
+    if new_node.data is not None:
+        return
+    target = id(old_node) if old_node.data is not None else _hints.get(id(old_node))
+    if target is None:
         return
     if len(_hints) > _LIMIT:
         _hints.clear()
-    _hints[id(new_node)] = id(old_node)
+    _hints[id(new_node)] = target
 
 
 def preferences(trace) -> dict:
