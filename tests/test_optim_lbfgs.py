@@ -57,7 +57,7 @@ def test_converged_problem_returns_at_once_like_torch():
         p = lib.tensor([1.0, -2.0], requires_grad=True)
         opt = lib.optim.LBFGS([p], tolerance_grad=1e-3, line_search_fn="strong_wolfe")
 
-        def closure():
+        def closure(opt=opt, p=p):
             opt.zero_grad()
             loss = ((p - 3.0) ** 2).sum()
             loss.backward()
@@ -79,4 +79,4 @@ def test_parameter_groups_are_refused_like_torch():
         opt = lib.optim.LBFGS([a], line_search_fn="backtracking")
         a.grad = lib.ones(2)
         with pytest.raises(RuntimeError, match="strong_wolfe"):
-            opt.step(lambda: (a * 1).sum())
+            opt.step(lambda a=a: (a * 1).sum())
