@@ -219,3 +219,18 @@ def test_a_disabled_scaler_passes_everything_through():
     loss = lf.tensor(3.0)
     assert scaler.scale(loss) is loss and scaler.get_scale() == 1.0
     assert scaler.state_dict() == {} and not scaler.is_enabled()
+
+
+def test_update_with_an_explicit_scale_like_torch():
+    for lib in (torch, lf):
+        model = lib.nn.Linear(2, 1)
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        scaler = lib.amp.GradScaler("cpu", init_scale=8.0)
+        scaler.scale(model(lib.ones(1, 2)).sum()).backward()
+        scaler.step(opt)
+        scaler.update(3.0)
+        assert scaler.get_scale() == 3.0 and scaler.state_dict()["scale"] == 3.0
+        scaler.scale(model(lib.ones(1, 2)).sum()).backward()
+        scaler.step(opt)
+        scaler.update(lib.tensor(5.0))
+        assert scaler.get_scale() == 5.0

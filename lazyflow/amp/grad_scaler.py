@@ -145,7 +145,8 @@ class GradScaler:
             if isinstance(new_scale, Tensor):
                 self._scale = new_scale.detach().to(_f32()).reshape(())
             else:
-                self._scale = self._scale * 0 + float(new_scale)
+                from .. import full
+                self._scale = full((), float(new_scale), dtype=_f32(), device=self._scale.device)
         else:
             infs = [v for st in self._per_optimizer_states.values()
                     for v in st["found_inf_per_device"].values()]
