@@ -99,10 +99,13 @@ from .ir.dtypes import bool_ as bool  # noqa: A001 - torch.bool
 from .optim.optimizer import optimizer_step
 from .runtime.sync import mark_step
 from .runtime.threads import (
+    are_deterministic_algorithms_enabled,
     get_float32_matmul_precision,
     get_num_threads,
+    is_deterministic_algorithms_warn_only_enabled,
     set_float32_matmul_precision,
     set_num_threads,
+    use_deterministic_algorithms,
 )
 from .serialization import load, save
 

@@ -135,3 +135,57 @@ def test_accelerator_with_a_device_is_cuda():
             x = lf.ones(3, device=dev) * 2
             lf.accelerator.synchronize()
         np.testing.assert_array_equal(x.cpu().numpy(), [2.0, 2.0, 2.0])
+
+
+def test_deterministic_algorithms_switch_like_torch():
+    try:
+        for lib in (torch, lf):
+            assert not lib.are_deterministic_algorithms_enabled()
+            lib.use_deterministic_algorithms(True, warn_only=True)
+            assert lib.are_deterministic_algorithms_enabled()
+            assert lib.is_deterministic_algorithms_warn_only_enabled()
+            lib.use_deterministic_algorithms(False)
+            assert not lib.is_deterministic_algorithms_warn_only_enabled()
+        for bad in ("yes", 1, None):
+            with pytest.raises(TypeError) as want:
+                torch.use_deterministic_algorithms(bad)
+            with pytest.raises(TypeError) as got:
+                lf.use_deterministic_algorithms(bad)
+            assert str(got.value) == str(want.value)
+    finally:
+        torch.use_deterministic_algorithms(False)
+        lf.use_deterministic_algorithms(False)
+
+
+def test_deterministic_mode_sends_float_scatter_adds_to_the_host():
+    """On a device, CuPy's atomic float scatter-add sums in a varying order; deterministic mode
+    makes `scatter_at` decline it (its caller then runs numpy's ordered add.at on the host).
+    Max/min and integer adds are order-independent and stay on the device."""
+    from lazyflow.ir.array_module import scatter_at
+
+    class FakeCupy:
+        __name__ = "cupy"
+
+    a = np.zeros(4, np.float32)
+    try:
+        lf.use_deterministic_algorithms(True)
+        with pytest.raises(NotImplementedError, match="host"):
+            scatter_at(FakeCupy(), "add", a, np.array([0, 0]), np.ones(2, np.float32))
+        for ufunc, arr in (("maximum", a), ("add", np.zeros(4, np.int32))):
+            try:                                     # reaches cupyx: kept on the device path
+                scatter_at(FakeCupy(), ufunc, arr, np.array([0]), np.ones(1, arr.dtype))
+            except NotImplementedError:
+                pytest.fail(f"{ufunc} on {arr.dtype} was sent to the host")
+            except Exception:  # noqa: BLE001 - cupyx itself refuses numpy arrays here
+                pass
+        lf.use_deterministic_algorithms(False)
+        try:
+            scatter_at(FakeCupy(), "add", a, np.array([0]), np.ones(1, np.float32))
+        except NotImplementedError:
+            pytest.fail("float scatter-add was sent to the host with the switch off")
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        lf.use_deterministic_algorithms(False)
+    x = lf.zeros(4).scatter_add(0, lf.tensor([0, 0, 3]), lf.ones(3))   # the CPU path
+    np.testing.assert_array_equal(x.numpy(), [2, 0, 0, 1])

@@ -7,7 +7,11 @@ one operation the two modules spell differently is an unbuffered scatter (``np.a
 
 from __future__ import annotations
 
-__all__ = ["scatter_at"]
+__all__ = ["scatter_at", "DETERMINISTIC"]
+
+# `lazyflow.use_deterministic_algorithms` sets this: floating-point scatter-adds then skip
+# CuPy's atomics (their summation order varies run to run) for the host's ordered np.add.at
+DETERMINISTIC = {"enabled": False, "warn_only": False}
 
 _CUPYX_SCATTER = {"add": "scatter_add", "maximum": "scatter_max", "minimum": "scatter_min"}
 # dtypes CuPy's atomics take (its own scatter tests); others would fail to compile on the device
@@ -29,5 +33,8 @@ def scatter_at(xp, ufunc: str, a, index, value) -> None:
         raise NotImplementedError(f"{ufunc}.at has no CuPy scatter")
     if a.dtype.name not in _ATOMIC_DTYPES[ufunc]:
         raise NotImplementedError(f"CuPy's scatter ({ufunc}) does not take {a.dtype.name}")
+    if ufunc == "add" and a.dtype.kind == "f" and DETERMINISTIC["enabled"]:
+        raise NotImplementedError("deterministic algorithms: a floating-point atomic "
+                                  "scatter-add runs on the host instead")
     import cupyx
     getattr(cupyx, name)(a, index, value)

@@ -1,4 +1,5 @@
-"""Intra-op threads and float32 matmul precision: torch's process-wide CPU settings.
+"""Intra-op threads, float32 matmul precision, deterministic algorithms: torch's process-wide
+settings.
 
 lazyflow runs two kinds of parallel work on the CPU: BLAS calls (numpy's OpenBLAS pool) and
 the fused kernels' row blocks (`codegen.fused_runtime`, a helper thread). `set_num_threads`
@@ -11,7 +12,9 @@ import numbers
 import warnings
 
 __all__ = ["set_num_threads", "get_num_threads", "thread_override",
-           "set_float32_matmul_precision", "get_float32_matmul_precision"]
+           "set_float32_matmul_precision", "get_float32_matmul_precision",
+           "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+           "is_deterministic_algorithms_warn_only_enabled"]
 
 _state: dict = {"threads": None, "precision": "highest"}
 _PRECISIONS = ("highest", "high", "medium")
@@ -55,3 +58,30 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return _state["precision"]
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """torch's switch. lazyflow's CPU kernels and generated CUDA kernels (reductions included)
+    are already deterministic; the one run-to-run variation is CuPy's atomic floating-point
+    scatter-add (`scatter` with reduce='add', `index_put` with accumulate, `index_add`), which
+    this routes through the host's ordered ``np.add.at`` instead (slower, same result every
+    run). Nothing needs to raise, so `warn_only` changes nothing but what it reports."""
+    if not isinstance(mode, bool):
+        raise TypeError(f"_set_deterministic_algorithms(): argument 'mode' (position 1) must be "
+                        f"bool, not {type(mode).__name__}")
+    if not isinstance(warn_only, bool):
+        raise TypeError(f"_set_deterministic_algorithms(): argument 'warn_only' must be bool, "
+                        f"not {type(warn_only).__name__}")
+    from ..ir.array_module import DETERMINISTIC
+    DETERMINISTIC["enabled"] = mode
+    DETERMINISTIC["warn_only"] = mode and warn_only
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    from ..ir.array_module import DETERMINISTIC
+    return DETERMINISTIC["enabled"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    from ..ir.array_module import DETERMINISTIC
+    return DETERMINISTIC["warn_only"]
