@@ -9,7 +9,7 @@ import numbers
 import lazyflow as lf
 
 from . import constraints
-from .distribution import Distribution, broadcast_all
+from .distribution import Distribution, batch_shape_of, broadcast_all
 
 __all__ = ["Normal", "Uniform", "Exponential", "Laplace"]
 
@@ -134,8 +134,7 @@ class Exponential(Distribution):
 
     def __init__(self, rate, validate_args: bool | None = None) -> None:
         (self.rate,) = broadcast_all(rate)
-        batch = () if isinstance(rate, numbers.Number) else self.rate.size()
-        super().__init__(batch, validate_args=validate_args)
+        super().__init__(batch_shape_of((rate,), self.rate), validate_args=validate_args)
 
     @property
     def mean(self):
@@ -181,8 +180,7 @@ class Laplace(Distribution):
 
     def __init__(self, loc, scale, validate_args: bool | None = None) -> None:
         self.loc, self.scale = broadcast_all(loc, scale)
-        scalar = isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number)
-        super().__init__(() if scalar else self.loc.size(), validate_args=validate_args)
+        super().__init__(batch_shape_of((loc, scale), self.loc), validate_args=validate_args)
 
     @property
     def mean(self):

@@ -3,13 +3,12 @@ derived on first use) and Poisson."""
 
 from __future__ import annotations
 
-import numbers
-
 import lazyflow as lf
 
 from . import constraints
 from .distribution import (
     Distribution,
+    batch_shape_of,
     broadcast_all,
     lazy_property,
     logits_to_probs,
@@ -32,14 +31,13 @@ class Bernoulli(Distribution):
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None) -> None:
         _one_of(probs, logits)
         given = probs if probs is not None else logits
-        is_scalar = isinstance(given, numbers.Number)
         (value,) = broadcast_all(given)
         if probs is not None:
             self.probs = value
         else:
             self.logits = value
         self._param = value
-        super().__init__(() if is_scalar else value.size(), validate_args=validate_args)
+        super().__init__(batch_shape_of((given,), value), validate_args=validate_args)
 
     @lazy_property
     def logits(self):
@@ -168,8 +166,7 @@ class Poisson(Distribution):
 
     def __init__(self, rate, validate_args: bool | None = None) -> None:
         (self.rate,) = broadcast_all(rate)
-        batch = () if isinstance(rate, numbers.Number) else self.rate.size()
-        super().__init__(batch, validate_args=validate_args)
+        super().__init__(batch_shape_of((rate,), self.rate), validate_args=validate_args)
 
     @property
     def mean(self):

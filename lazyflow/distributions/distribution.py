@@ -14,7 +14,7 @@ import lazyflow as lf
 
 from . import constraints
 
-__all__ = ["Distribution", "lazy_property", "broadcast_all", "probs_to_logits",
+__all__ = ["Distribution", "lazy_property", "broadcast_all", "batch_shape_of", "probs_to_logits",
            "logits_to_probs", "clamp_probs"]
 
 
@@ -46,6 +46,12 @@ def broadcast_all(*values):
         values = [v if isinstance(v, lf.Tensor)
                   else lf.tensor(v, dtype=like.dtype, device=like.device) for v in values]
     return lf.broadcast_tensors(*values)
+
+
+def batch_shape_of(raw: tuple, broadcast) -> tuple:
+    """A distribution's batch shape from its parameters as given (`raw`) and broadcast: () when
+    every one was a plain number, else the broadcast tensor's shape (torch's rule)."""
+    return () if all(isinstance(v, numbers.Number) for v in raw) else tuple(broadcast.shape)
 
 
 def clamp_probs(probs):
