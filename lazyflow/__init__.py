@@ -97,8 +97,7 @@ from .ir.dtypes import (
 )
 from .ir.dtypes import bool_ as bool  # noqa: A001 - torch.bool
 from .optim.optimizer import optimizer_step
-from .runtime.sync import mark_step
-from .runtime.threads import (
+from .runtime.settings import (
     are_deterministic_algorithms_enabled,
     get_float32_matmul_precision,
     get_num_threads,
@@ -107,6 +106,7 @@ from .runtime.threads import (
     set_num_threads,
     use_deterministic_algorithms,
 )
+from .runtime.sync import mark_step
 from .serialization import load, save
 
 float = float32  # noqa: A001 - torch.float

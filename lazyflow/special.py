@@ -12,29 +12,8 @@ __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "xlogy", "xlog1py", "exp2"
            "sinc", "round", "softmax", "log_softmax", "logsumexp"]
 
 
-def erf(input):
-    return lf.erf(input)
-
-
-def erfc(input):
-    return lf.erfc(input)
-
-
-def erfinv(input):
-    return lf.erfinv(input)
-
-
-def expit(input):
-    """The logistic sigmoid."""
-    return lf.sigmoid(input)
-
-
-def logit(input, eps: float | None = None):
-    return lf.logit(input, eps)
-
-
-def xlogy(input, other):
-    return lf.xlogy(input, other)
+# the same functions as lazyflow's own, under torch.special's names
+erf, erfc, erfinv, expit, logit, xlogy = lf.erf, lf.erfc, lf.erfinv, lf.sigmoid, lf.logit, lf.xlogy
 
 
 def xlog1py(input, other):
@@ -44,27 +23,7 @@ def xlog1py(input, other):
     return lf.where((x == 0) & ~lf.isnan(y), lf.zeros_like(out), out)
 
 
-def exp2(input):
-    return lf.exp2(input)
-
-
-def expm1(input):
-    return lf.expm1(input)
-
-
-def log1p(input):
-    return lf.log1p(input)
-
-
-def gammaln(input):
-    """log |Gamma(input)|."""
-    return lf.lgamma(input)
-
-
-def digamma(input):
-    return lf.digamma(input)
-
-
+exp2, expm1, log1p, gammaln, digamma = lf.exp2, lf.expm1, lf.log1p, lf.lgamma, lf.digamma
 psi = digamma
 
 
@@ -104,17 +63,4 @@ def sinc(input):
     return lf.where(input == 0, lf.ones_like(out), out)
 
 
-def round(input, decimals: int = 0):  # noqa: A001 - torch's name
-    return lf.round(input, decimals=decimals)
-
-
-def softmax(input, dim: int, dtype=None):
-    return lf.softmax(input, dim, dtype=dtype)
-
-
-def log_softmax(input, dim: int, dtype=None):
-    return lf.log_softmax(input, dim, dtype=dtype)
-
-
-def logsumexp(input, dim, keepdim: bool = False):
-    return lf.logsumexp(input, dim, keepdim)
+round, softmax, log_softmax, logsumexp = lf.round, lf.softmax, lf.log_softmax, lf.logsumexp  # noqa: A001

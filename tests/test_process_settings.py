@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info
 
 import lazyflow as lf
 from lazyflow.codegen import fused_runtime
-from lazyflow.runtime import threads
+from lazyflow.runtime import settings as threads
 
 
 @pytest.fixture

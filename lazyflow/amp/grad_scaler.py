@@ -17,6 +17,7 @@ from enum import Enum
 
 from ..frontend.device import cuda_available
 from ..frontend.tensor import Tensor
+from ..ir import dtypes as D
 
 __all__ = ["GradScaler", "OptState"]
 
@@ -58,8 +59,8 @@ class GradScaler:
     # -- state
     def _lazy_init(self, device) -> None:
         from .. import full
-        self._scale = full((), self._init_scale, dtype=_f32(), device=device)
-        self._growth_tracker = full((), self._init_growth_tracker, dtype=_i32(), device=device)
+        self._scale = full((), self._init_scale, dtype=D.float32, device=device)
+        self._growth_tracker = full((), self._init_growth_tracker, dtype=D.int32, device=device)
 
     def _state(self, optimizer) -> dict:
         st = self._per_optimizer_states.get(id(optimizer))
@@ -108,7 +109,7 @@ class GradScaler:
                 if g.dtype.name == "float16":
                     raise ValueError("Attempting to unscale FP16 gradients.")
                 dev = g.device.type
-                bad = (~g.isfinite()).any().to(_f32())
+                bad = (~g.isfinite()).any().to(D.float32)
                 found[dev] = bad if dev not in found else found[dev].maximum(bad)
                 g.mul_(inv_scale.to(device=g.device, dtype=g.dtype))
         st["found_inf_per_device"] = found
@@ -143,10 +144,10 @@ class GradScaler:
         from .. import where
         if new_scale is not None:
             if isinstance(new_scale, Tensor):
-                self._scale = new_scale.detach().to(_f32()).reshape(())
+                self._scale = new_scale.detach().to(D.float32).reshape(())
             else:
                 from .. import full
-                self._scale = full((), float(new_scale), dtype=_f32(), device=self._scale.device)
+                self._scale = full((), float(new_scale), dtype=D.float32, device=self._scale.device)
         else:
             infs = [v for st in self._per_optimizer_states.values()
                     for v in st["found_inf_per_device"].values()]
@@ -160,7 +161,7 @@ class GradScaler:
             grow = tracker >= self._growth_interval
             self._scale = where(overflow, self._scale * self._backoff_factor,
                                 where(grow, self._scale * self._growth_factor, self._scale))
-            self._growth_tracker = where(grow, 0, tracker).to(_i32())
+            self._growth_tracker = where(grow, 0, tracker).to(D.int32)
         self._per_optimizer_states = {}
 
     # -- introspection and checkpoints
@@ -213,13 +214,3 @@ class GradScaler:
         self._init_growth_tracker = state_dict["_growth_tracker"]
         if self._scale is not None:
             self._lazy_init(self._scale.device)
-
-
-def _f32():
-    from ..ir import dtypes as D
-    return D.float32
-
-
-def _i32():
-    from ..ir import dtypes as D
-    return D.int32

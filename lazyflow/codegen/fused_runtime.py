@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..runtime.buffers import give, take
-from ..runtime.threads import thread_override
+from ..runtime.settings import thread_override
 
 __all__ = ["BlockedKernel", "select_into", "layout_of", "empty_in", "softmax_into",
            "log_softmax_into", "round_bf16_", "combine",

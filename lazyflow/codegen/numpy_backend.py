@@ -17,7 +17,7 @@ import numpy as np
 from ..ir import numerics
 from ..ir.node import Node
 from ..ir.printer import format_type
-from ..ir.registry import OPS, num_outputs
+from ..ir.registry import OPS, is_multi_output
 from ..ir.shapes import numel
 from .source import LineWriter, literal
 
@@ -258,7 +258,7 @@ def generate(g) -> NumpyProgram:
                                             _fused.out_targets(g, n, plan))
         elif n.op == "gte":
             w(f"{var} = {names[id(n.inputs[0])]}[{n.attr('index')}]")
-        elif num_outputs(n.op, dict(n.attrs)) > 1:
+        elif is_multi_output(n.op):
             emit_node(n, names, w, ns, var, em, outs=_fused.out_targets(g, n, plan))
         else:
             emit_node(n, names, w, ns, var, em, plan.out_name(n) if plan is not None else None)

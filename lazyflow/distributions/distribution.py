@@ -177,7 +177,8 @@ class Distribution:
                 f"distribution {self!r}, but found invalid values:\n{value}")
 
     def __repr__(self) -> str:
-        names = [k for k in self.arg_constraints if k in self.__dict__]
-        args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"  # noqa: E501
-                         for p in names)
+        def show(value):     # a one-element parameter by value, others by shape
+            return value if value.numel() == 1 else value.size()
+        args = ", ".join(f"{k}: {show(self.__dict__[k])}" for k in self.arg_constraints
+                         if k in self.__dict__)
         return f"{type(self).__name__}({args})"

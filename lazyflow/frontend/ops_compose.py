@@ -130,7 +130,7 @@ def unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
     shape = list(x.shape)
     out = out.reshape(shape[:dim] + [n, size] + shape[dim + 1:])
     out = out.movedim(dim + 1, -1)
-    return out.reshape(n, size).squeeze(0).reshape(size) if self.dim() == 0 else out
+    return out.reshape(size) if self.dim() == 0 else out
 
 
 def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:

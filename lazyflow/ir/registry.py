@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["OpDef", "OPS", "register", "get", "num_outputs", "output_types", "inplace_inputs",
-           "ELEMENTWISE", "REDUCTION", "SHAPE", "INDEX", "LINALG", "RANDOM", "CREATION", "ROW",
-           "SCAN", "OTHER"]
+__all__ = ["OpDef", "OPS", "register", "get", "is_multi_output", "num_outputs", "output_types",
+           "inplace_inputs", "ELEMENTWISE", "REDUCTION", "SHAPE", "INDEX", "LINALG", "RANDOM",
+           "CREATION", "ROW", "SCAN", "OTHER"]
 
 # op kinds, used by fusion and by both code generators
 ELEMENTWISE = "elementwise"   # out[i] = f(in0[i], in1[i], ...) after broadcasting
@@ -79,6 +79,12 @@ def register(op: OpDef) -> OpDef:
         raise ValueError(f"op {op.name!r} registered twice")
     OPS[op.name] = op
     return op
+
+
+def is_multi_output(op: str) -> bool:
+    """Whether `op` is a multi-output op (its outputs are read through ``gte`` nodes)."""
+    opdef = OPS.get(op)
+    return opdef is not None and "outputs" in opdef.extra
 
 
 def num_outputs(op: str, attrs: dict) -> int:

@@ -28,6 +28,7 @@ from ..ir.registry import (
     REDUCTION,
     ROW,
     inplace_inputs,
+    is_multi_output,
     output_types,
 )
 
@@ -161,7 +162,7 @@ class MemoryPlanning:
             us = users.get(id(n))
             if not us:
                 return id(n) in outs
-            return (n.op == "fusion" or _multi(n)) and all(
+            return (n.op == "fusion" or is_multi_output(n.op)) and all(
                 u.op == "gte" and id(u) in outs and not users.get(id(u)) for u in us)
         sinks = [n for n in g.nodes if sinkable(n)]
         sink_ids = {id(n) for n in sinks}
@@ -208,7 +209,7 @@ class MemoryPlanning:
                     if bad:
                         why.append(bad)
                         continue
-                elif _multi(writer):
+                elif is_multi_output(writer.op):
                     bad = _inplace_conflict(writer, tok[1], slot, storage)
                     if bad:
                         why.append(bad)
@@ -262,7 +263,7 @@ def _storage(nodes: list) -> tuple:
                     toks.append(through)
             fusion_outs[id(n)] = toks
             storage[id(n)] = toks[0] if len(toks) == 1 else frozenset().union(*toks)
-        elif _multi(n):
+        elif is_multi_output(n.op):
             # every output takes an ``out=`` target (or allocates); none is a view of an input
             toks = []
             types = output_types(op, n.inputs, dict(n.attrs))
@@ -330,12 +331,6 @@ def _fused_read_conflict(f: Node, k: int, slot: int, storage: dict) -> str | Non
                 if order[id(m)] > order[id(out)]:
                     return f"fusion reads input slot {slot} after writing it"
     return None
-
-
-def _multi(n: Node) -> bool:
-    """A multi-output op (not a fusion node): its outputs are read through ``gte``."""
-    opdef = OPS.get(n.op)
-    return opdef is not None and "outputs" in opdef.extra
 
 
 def _inplace_conflict(n: Node, k: int, slot: int, storage: dict) -> str | None:

@@ -9,7 +9,7 @@ Ops without a kernel template (matmul, sort, gather...) become library calls (se
 from __future__ import annotations
 
 from ...ir.node import Node
-from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM, num_outputs
+from ...ir.registry import CREATION, ELEMENTWISE, OPS, RANDOM, is_multi_output, num_outputs
 from . import scalar_ops  # noqa: F401 - attaches OpDef.cuda templates
 from .emit_block import (
     REDUCE_OPS,
@@ -348,7 +348,7 @@ class _Builder:
             self.locs[("outs", id(n))] = outs
         elif n.op == "gte":
             self.locs[id(n)] = self.locs[("outs", id(n.inputs[0]))][n.attr("index")]
-        elif num_outputs(n.op, dict(n.attrs)) > 1:
+        elif is_multi_output(n.op):
             outs = self.packed_library(n, num_outputs(n.op, dict(n.attrs)))
             self.locs[id(n)] = outs[0]
             self.locs[("outs", id(n))] = outs
